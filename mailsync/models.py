@@ -1,0 +1,168 @@
+"""The mirror of each user's mailbox.
+
+A `Message` is one email as held in one mailbox (the same email in two colleagues' mailboxes is
+two rows; cards show it once). It may sit in several folders of that mailbox (`MessageLocation`),
+so a move between synced folders or Gmail's "All Mail" never duplicates it; the message goes away
+with its last location. `Participant` rows link a message to contacts by canonical address, so a
+contact created later, or an address added or removed, changes the cards at once, with no relinking.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from crm.core.fields import EncryptedTextField
+
+
+class Provider(models.TextChoices):
+    IMAP = "imap", "IMAP"
+    MICROSOFT = "microsoft", "Microsoft 365"
+    GOOGLE = "google", "Google"
+    EXCHANGE = "exchange", "Exchange (on-premises)"
+
+
+class MailboxState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SYNCING = "syncing", "Syncing"
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class Mailbox(models.Model):
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox"
+    )
+    address = models.CharField(max_length=320, unique=True)  # canonical form
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    state = models.CharField(
+        max_length=20, choices=MailboxState.choices, default=MailboxState.ACTIVE
+    )
+    state_reason = models.CharField(max_length=500, blank=True)
+    # Provider settings (hosts, ports, security) and secrets (password, token cache), encrypted.
+    connection_settings = models.JSONField(default=dict, blank=True)
+    credentials = EncryptedTextField(blank=True)
+    sync_since_days = models.PositiveIntegerField(null=True, blank=True, default=90)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class FolderRole(models.TextChoices):
+    INBOX = "inbox", "Inbox"
+    SENT = "sent", "Sent"
+    ARCHIVE = "archive", "Archive"
+    ALL = "all", "All mail"
+    OTHER = "other", "Other"
+
+
+class Folder(models.Model):
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=500)
+    role = models.CharField(max_length=10, choices=FolderRole.choices, default=FolderRole.OTHER)
+    # Provider cursor: IMAP UIDVALIDITY/last UID/HIGHESTMODSEQ, or a Graph/Gmail delta token.
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    highest_modseq = models.BigIntegerField(null=True, blank=True)
+    delta_token = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="folder_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Direction(models.TextChoices):
+    INCOMING = "in", "Received"
+    OUTGOING = "out", "Sent"
+
+
+class Message(models.Model):
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
+    # sha256 of the Message-ID (or of the content when it has none): one row per email per
+    # mailbox, and the key that shows a message held in several mailboxes once.
+    dedupe_key = models.CharField(max_length=64)
+    message_id = models.CharField(max_length=998, blank=True)
+    thread_key = models.CharField(max_length=64, db_index=True)
+    subject = models.TextField(blank=True)
+    sent_at = models.DateTimeField()
+    received_at = models.DateTimeField(null=True, blank=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    body_text = models.TextField(blank=True)
+    body_truncated = models.BooleanField(default=False)
+    attachment_names = models.JSONField(default=list, blank=True)
+    # Only company users take part: never shown on cards.
+    is_internal = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "dedupe_key"], name="message_unique_per_mailbox"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["mailbox", "-sent_at"]),
+            models.Index(fields=["dedupe_key"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
+
+
+class MessageLocation(models.Model):
+    """Where a message sits in its mailbox: a folder and the provider's id for it there."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="locations")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="locations")
+    remote_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["folder", "remote_id"], name="location_unique_remote_id")
+        ]
+
+
+class ParticipantRole(models.TextChoices):
+    FROM = "from", "From"
+    TO = "to", "To"
+    CC = "cc", "Cc"
+    BCC = "bcc", "Bcc"
+    REPLY_TO = "reply_to", "Reply-To"
+
+
+class Participant(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=8, choices=ParticipantRole.choices)
+    address = models.CharField(max_length=320)  # canonical form, as ContactEmail.address
+    name = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "message"])]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.address}"
+
+
+class SyncRun(models.Model):
+    """One sync of a mailbox, for the sync log on the settings page."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]

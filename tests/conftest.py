@@ -1,0 +1,35 @@
+"""Shared fixtures.
+
+POSTCARD_REQUIRE_SERVERS=1 (set by .ci/run) turns every skipped test into a failure, so a test
+that needs Dovecot, Radicale, Chromium or PostgreSQL can never silently skip in CI.
+"""
+
+import os
+from collections.abc import Generator
+
+import pytest
+
+REQUIRE_SERVERS = os.environ.get("POSTCARD_REQUIRE_SERVERS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVERS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"Skipped while POSTCARD_REQUIRE_SERVERS=1: {reason}"
+
+
+@pytest.fixture
+def user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="alice", first_name="Alice", last_name="Archer")
+
+
+@pytest.fixture
+def logged_in_client(client, user):
+    client.force_login(user)
+    return client
