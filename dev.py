@@ -9,6 +9,7 @@ Both create ./.venv on first use and reinstall only when pyproject.toml or const
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -53,7 +54,9 @@ def start() -> int:
     run([*manage, "createcachetable"], env)
     run([*manage, "seed_demo", "--if-empty"], env)
     processes = [
-        subprocess.Popen([str(PYTHON), "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env),
+        subprocess.Popen(
+            [str(PYTHON), "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env
+        ),
         subprocess.Popen(
             [str(BIN / "celery"), "-A", "crm", "worker", "-l", "info", "-c", "2"], cwd=ROOT, env=env
         ),
@@ -65,10 +68,8 @@ def start() -> int:
     print("Log in as  manager / postcard-demo   (admin: admin / postcard-demo)\n", flush=True)
     try:
         while all(p.poll() is None for p in processes):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 processes[0].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
     except KeyboardInterrupt:
         pass
     for process in processes:
@@ -93,8 +94,6 @@ def test(pytest_args: list[str]) -> int:
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
-        sys.exit("Postcard needs Python 3.11 or newer.")
     command, *rest = sys.argv[1:] or ["help"]
     if command == "start":
         return start()

@@ -19,8 +19,10 @@ VAR_DIR = Path(env_str("POSTCARD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", default=False)
 
-_DEV_SECRET_KEY = "postcard-development-secret-key-do-not-use-in-production"
-_DEV_FIELD_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"postcard-dev-field-key").digest()).decode()
+_DEV_SECRET_KEY = "postcard-development-secret-key-do-not-use-in-production"  # noqa: S105 (refused below unless DEBUG)
+_DEV_FIELD_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"postcard-dev-field-key").digest()
+).decode()
 
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
 # Fernet keys, newest first: the first encrypts, all decrypt (key rotation).
@@ -94,6 +96,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL lets the web process read while a worker writes; the timeout waits out short write locks.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
@@ -149,10 +152,14 @@ REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "broker"
+    # The embedded defaults create their own folders so nothing needs setting up by hand.
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # broadcast/pidbox, else ./control
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -160,7 +167,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 CACHES = {
@@ -168,7 +177,7 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {
-            # Shared by web, worker and beat processes, so locks taken in one are seen in the others.
+            # Shared by web, worker and beat, so a lock taken in one is seen in the others.
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "postcard_cache",
         }

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
@@ -13,11 +15,11 @@ class VisibilityLevel(models.IntegerChoices):
     EVERYONE = 4, "4 - everyone"
 
 
-class UserManager(TreeManager, DjangoUserManager["User"]):  # type: ignore[misc]
+class UserManager(TreeManager, DjangoUserManager["User"]):
     """Tree queries from django-mptt plus create_user/create_superuser from Django."""
 
 
-class User(MPTTModel, AbstractUser):  # type: ignore[misc]
+class User(MPTTModel, AbstractUser):
     """A CRM user and a node of the company tree: `parent` is the user's manager."""
 
     parent = TreeForeignKey(
@@ -34,7 +36,7 @@ class User(MPTTModel, AbstractUser):  # type: ignore[misc]
     # A sync-only user holds a second mailbox; it cannot log in and sits in the tree like anyone.
     is_sync_only = models.BooleanField(default=False)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class MPTTMeta:
         order_insertion_by = ["username"]

@@ -128,8 +128,13 @@ class MessageLocation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["folder", "remote_id"], name="location_unique_remote_id")
+            models.UniqueConstraint(
+                fields=["folder", "remote_id"], name="location_unique_remote_id"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}/{self.remote_id}"
 
 
 class ParticipantRole(models.TextChoices):
@@ -166,3 +171,6 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"sync of mailbox {self.mailbox_id} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Max, QuerySet
@@ -30,8 +31,15 @@ class CardEmail:
     holders: list[Holder]
 
     @property
-    def correspondents(self) -> list[Participant]:
-        return [p for p in self.message.participants.all() if p.role != ParticipantRole.REPLY_TO]
+    def sender(self) -> Participant | None:
+        return next(
+            (p for p in self.message.participants.all() if p.role == ParticipantRole.FROM), None
+        )
+
+    @property
+    def recipients(self) -> list[Participant]:
+        shown = (ParticipantRole.TO, ParticipantRole.CC, ParticipantRole.BCC)
+        return [p for p in self.message.participants.all() if p.role in shown]
 
 
 def visible_messages(visibility: Visibility) -> QuerySet[Message]:
@@ -40,7 +48,7 @@ def visible_messages(visibility: Visibility) -> QuerySet[Message]:
 
 
 def messages_with_addresses(
-    visibility: Visibility, addresses: QuerySet[object] | list[str]
+    visibility: Visibility, addresses: QuerySet[Any, str] | list[str]
 ) -> QuerySet[Message]:
     return visible_messages(visibility).filter(participants__address__in=addresses)
 
@@ -48,7 +56,7 @@ def messages_with_addresses(
 def card_emails_page(
     *,
     viewer: User,
-    addresses: QuerySet[object] | list[str],
+    addresses: QuerySet[Any, str] | list[str],
     page_number: int | str | None,
     per_page: int = EMAILS_PER_PAGE,
 ) -> tuple[Page[CardEmail], Visibility]:
@@ -64,9 +72,10 @@ def card_emails_page(
         .annotate(latest=Max("sent_at"))
         .order_by("-latest", "dedupe_key")
     )
-    page = Paginator(keys, per_page).get_page(page_number)
-    page.object_list = _card_emails(visibility, [row["dedupe_key"] for row in page.object_list])
-    return page, visibility  # type: ignore[return-value]
+    key_page = Paginator(keys, per_page).get_page(page_number)
+    emails = _card_emails(visibility, [row["dedupe_key"] for row in key_page.object_list])
+    # The page of keys becomes a page of emails: same number, same paginator (count, links).
+    return Page(emails, key_page.number, key_page.paginator), visibility  # type: ignore[arg-type]
 
 
 def _card_emails(visibility: Visibility, keys: list[str]) -> list[CardEmail]:
@@ -84,17 +93,13 @@ def _card_emails(visibility: Visibility, keys: list[str]) -> list[CardEmail]:
 
 
 def _card_email(visibility: Visibility, copies: list[Message]) -> CardEmail:
-    def closeness(message: Message) -> tuple[int, int]:
-        reason = visibility.reason_for(message.mailbox.owner_id)
-        return (reason if reason is not None else Reason.EVERYONE, message.pk)
+    def reason(message: Message) -> Reason:
+        found = visibility.reason_for(message.mailbox.owner_id)
+        return Reason.EVERYONE if found is None else found  # Reason.OWN is 0: no `or` here
 
-    copies.sort(key=closeness)
+    copies.sort(key=lambda m: (reason(m), m.pk))
     holders = [
-        Holder(
-            user_id=m.mailbox.owner_id,
-            name=m.mailbox.owner.display_name,
-            reason=visibility.reason_for(m.mailbox.owner_id) or Reason.EVERYONE,
-        )
+        Holder(user_id=m.mailbox.owner_id, name=m.mailbox.owner.display_name, reason=reason(m))
         for m in copies
     ]
     return CardEmail(message=copies[0], holders=holders)

@@ -5,6 +5,7 @@ import itertools
 from datetime import timedelta
 
 import factory
+from factory.declarations import LazyAttribute, Sequence
 from django.utils import timezone
 
 from crm.accounts.services import account_create
@@ -24,16 +25,16 @@ from mailsync.models import (
 _seq = itertools.count(1)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
 
-    username = factory.Sequence(lambda n: f"user{n}")
-    first_name = factory.Sequence(lambda n: f"First{n}")
+    username = Sequence(lambda n: f"user{n}")
+    first_name = Sequence(lambda n: f"First{n}")
     last_name = "Tester"
-    email = factory.LazyAttribute(lambda u: f"{u.username}@postcard.test")
-    password = factory.PostGenerationMethodCall("set_password", "pw")
+    email = LazyAttribute(lambda u: f"{u.username}@postcard.test")
+    password = "pw"
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
@@ -80,7 +81,7 @@ def make_message(
         sent_at=sent_at or timezone.now() - timedelta(minutes=n),
         direction=Direction.OUTGOING if sender == mailbox.address else Direction.INCOMING,
     )
-    folder = mailbox.folders.first()
+    folder = mailbox.folders.earliest("pk")
     MessageLocation.objects.create(message=message, folder=folder, remote_id=str(n))
     roles = [(ParticipantRole.FROM, sender)]
     roles += [(ParticipantRole.TO, a) for a in to]

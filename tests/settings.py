@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 
-from crm.settings import *  # noqa: E402,F403
-from crm.settings import REDIS_URL  # noqa: E402
+from crm.settings import *  # noqa: F403
+from crm.settings import REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

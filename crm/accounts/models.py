@@ -9,7 +9,10 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     website = models.URLField(max_length=300, blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="owned_accounts",
     )
     created_at = models.DateTimeField(auto_now_add=True)

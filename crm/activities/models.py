@@ -12,7 +12,9 @@ class Activity(models.Model):
 
     title = models.CharField(max_length=200)
     notes = models.TextField(blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="%(class)ss")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="%(class)ss"
+    )
     account = models.ForeignKey(
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="%(class)ss"
     )
@@ -58,9 +60,9 @@ class Task(Activity):
         ordering = ["due_at", "id"]
         indexes = [models.Index(fields=["due_at"])]
 
+    def get_absolute_url(self) -> str:
+        return reverse("task-edit", args=[self.pk])
+
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
-
-    def get_absolute_url(self) -> str:
-        return reverse("task-edit", args=[self.pk])

@@ -31,8 +31,13 @@ def meeting_create(
 ) -> Meeting:
     _check_span(starts_at, ends_at)
     meeting = Meeting(
-        owner=owner, title=title.strip(), starts_at=starts_at, ends_at=ends_at,
-        location=location.strip(), notes=notes, account=account,
+        owner=owner,
+        title=title.strip(),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        location=location.strip(),
+        notes=notes,
+        account=account,
         show_in_external_calendar=show_in_external_calendar,
     )
     meeting.full_clean()
@@ -77,7 +82,11 @@ def task_create(
     done: bool = False,
 ) -> Task:
     task = Task(
-        owner=owner, title=title.strip(), due_at=due_at, notes=notes, account=account,
+        owner=owner,
+        title=title.strip(),
+        due_at=due_at,
+        notes=notes,
+        account=account,
         show_in_external_calendar=show_in_external_calendar,
         done_at=timezone.now() if done else None,
     )

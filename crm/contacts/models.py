@@ -15,7 +15,10 @@ class Contact(models.Model):
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts"
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="owned_contacts",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -31,12 +34,12 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.full_name
 
+    def get_absolute_url(self) -> str:
+        return reverse("contact-card", args=[self.pk])
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
-
-    def get_absolute_url(self) -> str:
-        return reverse("contact-card", args=[self.pk])
 
 
 class ContactEmail(models.Model):

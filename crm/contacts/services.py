@@ -78,7 +78,13 @@ def contact_update(
     addresses = clean_addresses(emails)
     contact.save(
         update_fields=[
-            "first_name", "last_name", "title", "phone", "account", "owner", "updated_at"
+            "first_name",
+            "last_name",
+            "title",
+            "phone",
+            "account",
+            "owner",
+            "updated_at",
         ]
     )
     _replace_emails(contact, addresses)

@@ -1,0 +1,66 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from crm.accounts.models import Account
+from crm.activities.selectors import (
+    meetings_for_account,
+    meetings_for_contact,
+    tasks_for_account,
+    tasks_for_contact,
+)
+from crm.cards.selectors import card_activity
+from crm.contacts.models import Contact
+from crm.contacts.selectors import account_addresses, contact_addresses
+from crm.core.pagination import querystring_without_page
+
+
+@login_required
+def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = get_object_or_404(
+        Contact.objects.select_related("account", "owner").prefetch_related("emails"),
+        pk=contact_id,
+    )
+    activity = card_activity(
+        viewer=request.user,  # type: ignore[arg-type]
+        tab=request.GET.get("tab", "emails"),
+        page_number=request.GET.get("page"),
+        addresses=contact_addresses(contact),
+        meetings=meetings_for_contact(contact.pk),
+        tasks=tasks_for_contact(contact.pk),
+    )
+    return render(
+        request,
+        "cards/contact.html",
+        {
+            "contact": contact,
+            "activity": activity,
+            "querystring": querystring_without_page(request),
+        },
+    )
+
+
+@login_required
+def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(
+        Account.objects.select_related("owner").prefetch_related("domains"), pk=account_id
+    )
+    contacts = account.contacts.prefetch_related("emails").order_by("last_name", "first_name")
+    activity = card_activity(
+        viewer=request.user,  # type: ignore[arg-type]
+        tab=request.GET.get("tab", "emails"),
+        page_number=request.GET.get("page"),
+        addresses=account_addresses(account.pk),
+        meetings=meetings_for_account(account.pk),
+        tasks=tasks_for_account(account.pk),
+    )
+    return render(
+        request,
+        "cards/account.html",
+        {
+            "account": account,
+            "contacts": contacts,
+            "activity": activity,
+            "querystring": querystring_without_page(request),
+        },
+    )

@@ -1,0 +1,71 @@
+"""Mailbox admin for support staff. Message bodies are never shown here, and credentials never."""
+
+from django.contrib import admin
+
+from mailsync.models import Folder, Mailbox, Message, MessageLocation, Participant, SyncRun
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("address", "owner", "provider", "state", "last_synced_at")
+    list_filter = ("provider", "state")
+    search_fields = ("address", "owner__username")
+    list_select_related = ("owner",)
+    exclude = ("credentials",)
+    readonly_fields = ("progress_done", "progress_total", "last_synced_at", "next_sync_at")
+
+
+@admin.register(Folder)
+class FolderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "mailbox", "role", "uidvalidity", "last_uid", "highest_modseq")
+    list_select_related = ("mailbox",)
+    search_fields = ("name", "mailbox__address")
+
+
+class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Participant
+    extra = 0
+    can_delete = False
+    readonly_fields = ("role", "address", "name")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("subject", "mailbox", "direction", "sent_at")
+    list_filter = ("direction", "is_internal")
+    search_fields = ("subject", "message_id")
+    list_select_related = ("mailbox",)
+    date_hierarchy = "sent_at"
+    exclude = ("body_text",)  # support staff never read mail bodies
+    readonly_fields = (
+        "mailbox",
+        "dedupe_key",
+        "message_id",
+        "thread_key",
+        "sent_at",
+        "received_at",
+    )
+    inlines = [ParticipantInline]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(MessageLocation)
+class MessageLocationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("message", "folder", "remote_id")
+    list_select_related = ("message", "folder")
+    raw_id_fields = ("message", "folder")
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("address", "role", "message")
+    search_fields = ("address",)
+    raw_id_fields = ("message",)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("mailbox", "started_at", "finished_at", "added", "removed", "errors")
+    list_select_related = ("mailbox",)

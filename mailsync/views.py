@@ -1,0 +1,28 @@
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from hierarchy.models import User
+from mailsync.models import Message
+from mailsync.selectors import visible_message
+
+
+def _message_or_404(request: HttpRequest, message_id: int) -> Message:
+    viewer: User = request.user  # type: ignore[assignment]
+    message = visible_message(viewer=viewer, message_id=message_id)
+    if message is None:
+        raise Http404("No such message, or it is not in a mailbox you may see.")
+    return message
+
+
+@login_required
+def message_page(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = _message_or_404(request, message_id)
+    return render(request, "mailsync/message.html", {"message": message})
+
+
+@login_required
+def message_body_fragment(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The plain-text body alone, fetched when a card row is expanded (progressive enhancement)."""
+    message = _message_or_404(request, message_id)
+    return render(request, "mailsync/_body.html", {"message": message})
