@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class HierarchyConfig(AppConfig):
     name = "hierarchy"
     verbose_name = "Users and hierarchy"
+
+    def ready(self) -> None:
+        from hierarchy import signals
+
+        signals.connect()

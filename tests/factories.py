@@ -5,8 +5,8 @@ import itertools
 from datetime import timedelta
 
 import factory
-from factory.declarations import LazyAttribute, Sequence
 from django.utils import timezone
+from factory.declarations import LazyAttribute, Sequence
 
 from crm.accounts.services import account_create
 from crm.contacts.services import contact_create
