@@ -110,6 +110,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "hierarchy.User"
+AUTHENTICATION_BACKENDS = ["hierarchy.backends.PostcardBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "contact-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -199,7 +200,7 @@ CACHES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.api.authentication.PostcardTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.StandardPagination",

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 
 from hierarchy.models import User, VisibilityLevel
 from hierarchy.selectors import (
@@ -138,11 +140,39 @@ def _bump() -> None:
 
 
 __all__ = [
+    "SUPPORT_GROUP",
     "CapWarning",
     "mailbox_visibility",
+    "support_group_ensure",
     "sync_only_user_create",
     "tree_lock",
     "user_move",
     "user_set_level",
     "users_over_cap",
 ]
+
+
+SUPPORT_GROUP = "Support staff"
+SUPPORT_PERMISSIONS = {
+    "hierarchy": ["view_user", "change_user"],
+    "mailsync": ["view_mailbox", "view_syncrun", "view_bodyaccess"],
+}
+
+
+def support_group_ensure() -> Group:
+    """The group support staff belong to: they set levels and move users in the tree in admin.
+
+    Idempotent; run after every migrate so new permissions reach the group.
+    """
+    group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
+    wanted = Permission.objects.filter(
+        Q(
+            *[
+                Q(content_type__app_label=app, codename__in=codenames)
+                for app, codenames in SUPPORT_PERMISSIONS.items()
+            ],
+            _connector=Q.OR,
+        )
+    )
+    group.permissions.set(wanted)
+    return group

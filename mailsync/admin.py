@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from mailsync.models import Folder, Mailbox, Message, MessageLocation, Participant, SyncRun
+from mailsync.models import (
+    BodyAccess,
+    Folder,
+    Mailbox,
+    Message,
+    MessageLocation,
+    Participant,
+    SyncRun,
+)
 
 
 @admin.register(Mailbox)
@@ -69,3 +77,20 @@ class ParticipantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class SyncRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("mailbox", "started_at", "finished_at", "added", "removed", "errors")
     list_select_related = ("mailbox",)
+
+
+@admin.register(BodyAccess)
+class BodyAccessAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Who opened which colleague's message, and when. Read-only, and no bodies."""
+
+    list_display = ("opened_at", "viewer", "mailbox_owner", "message_id_header")
+    list_filter = ("opened_at",)
+    search_fields = ("viewer__username", "mailbox_owner__username", "message_id_header")
+    list_select_related = ("viewer", "mailbox_owner")
+    readonly_fields = ("viewer", "mailbox_owner", "message", "message_id_header", "opened_at")
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

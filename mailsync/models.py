@@ -174,3 +174,25 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync of mailbox {self.mailbox_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class BodyAccess(models.Model):
+    """Audit: a user opened the body of a message from a colleague's mailbox."""
+
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="body_accesses"
+    )
+    # Kept after the mirror deletes the message: the audit outlives the mail.
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True)
+    mailbox_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    message_id_header = models.CharField("Message-ID", max_length=998, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name = "opened colleague message"
+
+    def __str__(self) -> str:
+        return f"{self.viewer_id} opened {self.message_id_header or self.message_id}"

@@ -48,6 +48,7 @@ from crm.contacts.selectors import account_addresses, contact_addresses
 from crm.contacts.services import contact_create, contact_delete, contact_update
 from hierarchy.models import User
 from mailsync.selectors import card_emails_page, visible_message
+from mailsync.services import message_body_opened
 
 M = TypeVar("M", bound=Model)
 
@@ -364,8 +365,10 @@ class EmailViewSet(viewsets.ViewSet):
             message_id = int(pk)
         except ValueError:
             raise NotFound from None
-        message = visible_message(viewer=_viewer(request), message_id=message_id)
+        viewer = _viewer(request)
+        message = visible_message(viewer=viewer, message_id=message_id)
         # Someone else's mail answers exactly like a missing id: its existence is not revealed.
         if message is None:
             raise NotFound
+        message_body_opened(viewer=viewer, message=message)
         return Response(EmailSerializer(message).data)

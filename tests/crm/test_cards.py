@@ -178,3 +178,15 @@ def test_card_query_count_does_not_grow_with_messages_or_mailboxes(logged_in_cli
 
     assert large == small
     assert max(large) <= 14
+
+
+def test_card_says_how_many_mailboxes_are_shown_when_the_cap_cuts(logged_in_client, user, settings):
+    settings.VISIBILITY_MAILBOX_CAP = 2
+    user.visibility_level = VisibilityLevel.EVERYONE
+    user.save(update_fields=["visibility_level"])
+    contact = make_contact(emails=["jane@acme.test"])
+    for _ in range(3):
+        make_mailbox(UserFactory())
+    make_mailbox(user)
+    page = logged_in_client.get(reverse("contact-card", args=[contact.pk])).content.decode()
+    assert "Showing 2 of 4 mailboxes you may see." in page
