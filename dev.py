@@ -45,6 +45,10 @@ def run(args: list[object], env: dict[str, str] | None = None) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def start() -> int:
     ensure_venv("")
     env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
@@ -64,6 +68,8 @@ def start() -> int:
             [str(BIN / "celery"), "-A", "crm", "beat", "-l", "info"], cwd=ROOT, env=env
         ),
     ]
+    # `kill` stops everything as Ctrl-C does, instead of orphaning the worker and beat.
+    signal.signal(signal.SIGTERM, _interrupt)
     print("\nPostcard is starting at http://127.0.0.1:8000  (Ctrl-C stops web, worker and beat)")
     print("Log in as  manager / postcard-demo   (admin: admin / postcard-demo)\n", flush=True)
     try:

@@ -19,6 +19,15 @@ def sort_header(context: template.Context, key: str, label: str) -> SafeString:
 
 
 @register.filter
+def break_after_at(address: str) -> SafeString:
+    """An address that may wrap after the @ rather than in the middle of the domain."""
+    local, at, domain = str(address).rpartition("@")
+    if not at:
+        return format_html("{}", address)
+    return format_html("{}@<wbr>{}", local, domain)
+
+
+@register.filter
 def initials(name: str) -> str:
     parts = [p for p in str(name).split() if p[:1].isalnum()]
     return "".join(p[0] for p in parts[:2]).upper() or "?"
