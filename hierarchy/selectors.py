@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef
 
 from hierarchy.models import User, VisibilityLevel
 
@@ -64,42 +64,38 @@ class VisibleOwner:
 @dataclass(frozen=True)
 class Visibility:
     owners: tuple[VisibleOwner, ...]  # kept, in cap order
-    cut: tuple[VisibleOwner, ...]  # allowed by the level but over the cap
+    total: int  # how many the level allows before the cap
     cap: int
+    # Allowed by the level but over the cap. Only filled for admin warnings: a level-4 viewer in
+    # a big company would otherwise carry thousands of entries through the cache on every page.
+    cut: tuple[VisibleOwner, ...] = ()
 
     @property
     def owner_ids(self) -> list[int]:
         return [owner.user_id for owner in self.owners]
 
     @property
-    def total(self) -> int:
-        return len(self.owners) + len(self.cut)
-
-    @property
     def is_capped(self) -> bool:
-        return bool(self.cut)
+        return self.total > len(self.owners)
 
     def reason_for(self, user_id: int) -> Reason | None:
         return next((o.reason for o in self.owners if o.user_id == user_id), None)
 
 
 def load_tree() -> list[Node]:
-    from mailsync.models import Mailbox
-
-    rows = User.objects.annotate(
-        has_mailbox=Exists(Mailbox.objects.filter(owner=OuterRef("pk")))
-    ).values_list(
-        "id", "parent_id", "first_name", "last_name", "username", "has_mailbox", "visibility_level"
+    # A LEFT JOIN on the one-to-one mailbox: one pass over users, no subquery per row.
+    rows = User.objects.values_list(
+        "id", "parent_id", "first_name", "last_name", "username", "mailbox__id", "visibility_level"
     )
     return [
         Node(
             id=i,
             parent_id=p,
             name=f"{first} {last}".strip() or username,
-            has_mailbox=has,
+            has_mailbox=mailbox is not None,
             level=level,
         )
-        for i, p, first, last, username, has, level in rows
+        for i, p, first, last, username, mailbox, level in rows
     ]
 
 
@@ -120,7 +116,7 @@ def fresh_tree_version() -> int:
 def mailbox_visibility(viewer: User, *, cap: int | None = None) -> Visibility:
     """The viewer's visible mailbox owners, cached until the tree or a mailbox changes."""
     if not viewer.is_authenticated:
-        return Visibility(owners=(), cut=(), cap=0)
+        return Visibility(owners=(), total=0, cap=0)
     cap = settings.VISIBILITY_MAILBOX_CAP if cap is None else cap
     key = f"hierarchy:visibility:{tree_version()}:{viewer.pk}:{viewer.visibility_level}:{cap}"
     visibility: Visibility | None = cache.get(key)
@@ -130,6 +126,7 @@ def mailbox_visibility(viewer: User, *, cap: int | None = None) -> Visibility:
             viewer_id=viewer.pk,
             level=VisibilityLevel(viewer.visibility_level),
             cap=cap,
+            with_cut=False,
         )
         cache.set(key, visibility, timeout=3600)
     return visibility
@@ -140,23 +137,29 @@ def visible_mailbox_owner_ids(viewer: User) -> list[int]:
 
 
 def compute_visibility(
-    nodes: Iterable[Node], *, viewer_id: int, level: VisibilityLevel, cap: int
+    nodes: Iterable[Node],
+    *,
+    viewer_id: int,
+    level: VisibilityLevel,
+    cap: int,
+    with_cut: bool = True,
 ) -> Visibility:
     """Pure function of the tree: the selector's core, tested against an oracle."""
     tree = _Tree(list(nodes))
     reasons = _reasons(tree, viewer_id, level)
+    distances = tree.distances_from(viewer_id)
     candidates = [
-        VisibleOwner(
-            user_id=uid,
-            name=tree.nodes[uid].name,
-            reason=reason,
-            distance=tree.distance(viewer_id, uid),
-        )
+        VisibleOwner(user_id=uid, name=tree.nodes[uid].name, reason=reason, distance=distances[uid])
         for uid, reason in reasons.items()
         if tree.nodes[uid].has_mailbox
     ]
     candidates.sort(key=lambda o: (o.reason != Reason.OWN, o.distance, o.name.lower(), o.user_id))
-    return Visibility(owners=tuple(candidates[:cap]), cut=tuple(candidates[cap:]), cap=cap)
+    return Visibility(
+        owners=tuple(candidates[:cap]),
+        total=len(candidates),
+        cap=cap,
+        cut=tuple(candidates[cap:]) if with_cut else (),
+    )
 
 
 def visible_mailbox_counts(nodes: Iterable[Node]) -> dict[int, int]:
@@ -246,20 +249,20 @@ class _Tree:
         parent = self.nodes[user_id].parent_id
         return [uid for uid in self.children.get(parent, []) if uid != user_id]
 
-    def ancestors(self, user_id: int) -> list[int]:
-        """The user, then their manager, and so on up to the top."""
-        chain = [user_id]
-        parent = self.nodes[user_id].parent_id
-        while parent is not None:
-            chain.append(parent)
-            parent = self.nodes[parent].parent_id
-        return chain
+    def distances_from(self, start: int) -> dict[int, int]:
+        """Edges from `start` to every user, in one breadth-first walk.
 
-    def distance(self, a: int, b: int) -> int:
-        """Edges between two users, top-level users joined by a virtual root."""
-        up_a, up_b = self.ancestors(a), self.ancestors(b)
-        on_a = {uid: steps for steps, uid in enumerate(up_a)}
-        for steps_b, uid in enumerate(up_b):
-            if uid in on_a:
-                return on_a[uid] + steps_b
-        return len(up_a) + len(up_b)
+        Top-level users are joined through a virtual root, `None`: it is their parent_id already.
+        """
+        distance: dict[int | None, int] = {start: 0}
+        queue: deque[int | None] = deque([start])
+        while queue:
+            here = queue.popleft()
+            neighbours: list[int | None] = list(self.children.get(here, []))
+            if here is not None:
+                neighbours.append(self.nodes[here].parent_id)
+            for there in neighbours:
+                if there not in distance:
+                    distance[there] = distance[here] + 1
+                    queue.append(there)
+        return {uid: d for uid, d in distance.items() if uid is not None}

@@ -79,7 +79,9 @@ def user_move(*, user: User, new_parent: User | None) -> list[CapWarning]:
                 raise ValidationError(
                     {"parent": f"{user} cannot report to {new_parent}, who is below them."}
                 )
-        user.move_to(new_parent, position="last-child")
+        # save() (not move_to) keeps siblings in the tree's declared order (order_insertion_by).
+        user.parent = new_parent
+        user.save()
     _bump()
     after = visible_mailbox_counts(load_tree())
     grown = [uid for uid, total in after.items() if total > before.get(uid, 0)]
@@ -133,7 +135,7 @@ def _warnings_for(users: list[User]) -> list[CapWarning]:
 
 
 def _bump() -> None:
-    # QuerySet.update and mptt's move_to bypass post_save for some rows: invalidate explicitly.
+    # QuerySet.update and mptt's bulk lft/rght rewrites send no post_save: invalidate explicitly.
     from hierarchy.signals import bump_tree_version
 
     bump_tree_version()
