@@ -180,8 +180,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+MAILBOX_SYNC_INTERVAL_SECONDS = env_int("MAILBOX_SYNC_INTERVAL_SECONDS", 60)
+# Messages per transaction (with their cursor): the most a killed worker's successor redoes.
+MAILBOX_SYNC_BATCH = env_int("MAILBOX_SYNC_BATCH", 500)
+# Larger messages are fetched only in part (their text comes first; attachments are never kept).
+MAILBOX_MAX_MESSAGE_BYTES = env_int("MAILBOX_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+MAILBOX_RECONCILE_INTERVAL_SECONDS = env_int("MAILBOX_RECONCILE_INTERVAL_SECONDS", 6 * 3600)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
+    # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at
+    # (interval, or backoff after errors).
+    "mailboxes-sync-due": {
+        "task": "mailsync.tasks.mailboxes_sync_due",
+        "schedule": float(min(MAILBOX_SYNC_INTERVAL_SECONDS, 60)),
+    },
+    "mailboxes-reconcile": {
+        "task": "mailsync.tasks.mailboxes_reconcile",
+        "schedule": float(MAILBOX_RECONCILE_INTERVAL_SECONDS),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -9,6 +9,7 @@ from mailsync.models import (
     Message,
     MessageLocation,
     Participant,
+    SkippedMessage,
     SyncRun,
 )
 
@@ -19,8 +20,16 @@ class MailboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("provider", "state")
     search_fields = ("address", "owner__username")
     list_select_related = ("owner",)
-    exclude = ("credentials",)
-    readonly_fields = ("progress_done", "progress_total", "last_synced_at", "next_sync_at")
+    exclude = ("credentials",)  # never shown, never sent to a browser
+    readonly_fields = (
+        "progress_done",
+        "progress_total",
+        "last_synced_at",
+        "next_sync_at",
+        "failures",
+        "lease_until",
+        "lease_token",
+    )
 
 
 @admin.register(Folder)
@@ -94,3 +103,13 @@ class BodyAccessAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+@admin.register(SkippedMessage)
+class SkippedMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Remote messages not stored (not an email), with the reason: for support."""
+
+    list_display = ("folder", "remote_id", "reason", "seen_at")
+    list_select_related = ("folder__mailbox",)
+    search_fields = ("folder__mailbox__address", "reason")
+    readonly_fields = ("folder", "remote_id", "reason", "seen_at")

@@ -39,11 +39,18 @@ class Mailbox(models.Model):
     # Provider settings (hosts, ports, security) and secrets (password, token cache), encrypted.
     connection_settings = models.JSONField(default=dict, blank=True)
     credentials = EncryptedTextField(blank=True)
+    # How far back the first import reaches: None everything, 0 nothing (new mail only).
     sync_since_days = models.PositiveIntegerField(null=True, blank=True, default=90)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     next_sync_at = models.DateTimeField(null=True, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    # Temporary failures in a row, for exponential backoff; 0 after a good sync.
+    failures = models.PositiveIntegerField(default=0)
+    # One sync at a time: a worker claims the mailbox with a conditional UPDATE; the lease
+    # expires on its own if that worker dies.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -68,6 +75,7 @@ class Folder(models.Model):
     # Provider cursor: IMAP UIDVALIDITY/last UID/HIGHESTMODSEQ, or a Graph/Gmail delta token.
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     last_uid = models.BigIntegerField(default=0)
+    next_uid = models.BigIntegerField(null=True, blank=True)
     highest_modseq = models.BigIntegerField(null=True, blank=True)
     delta_token = models.TextField(blank=True)
 
@@ -196,3 +204,20 @@ class BodyAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.viewer_id} opened {self.message_id_header or self.message_id}"
+
+
+class SkippedMessage(models.Model):
+    """A remote message that is not stored (not an email), remembered so it is not fetched again."""
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="skipped")
+    remote_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=500)
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["folder", "remote_id"], name="skipped_unique_remote_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remote_id}: {self.reason}"

@@ -11,7 +11,14 @@ from django.db.models import Max, QuerySet
 
 from hierarchy.models import User
 from hierarchy.selectors import Reason, Visibility, mailbox_visibility
-from mailsync.models import Message, Participant, ParticipantRole
+from mailsync.models import (
+    Mailbox,
+    MailboxState,
+    Message,
+    Participant,
+    ParticipantRole,
+    SyncRun,
+)
 
 EMAILS_PER_PAGE = 25
 
@@ -114,4 +121,32 @@ def visible_message(*, viewer: User, message_id: int) -> Message | None:
         .prefetch_related("participants")
         .filter(pk=message_id)
         .first()
+    )
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    mailbox: Mailbox
+    recent_runs: list[SyncRun]
+    message_count: int
+
+    @property
+    def progress_percent(self) -> int:
+        total = self.mailbox.progress_total
+        return min(100, self.mailbox.progress_done * 100 // total) if total else 0
+
+    @property
+    def is_retrying(self) -> bool:
+        return self.mailbox.state == MailboxState.ACTIVE and self.mailbox.failures > 0
+
+
+def mailbox_of(user: User) -> Mailbox | None:
+    return Mailbox.objects.filter(owner=user).first()
+
+
+def mailbox_status(mailbox: Mailbox, *, runs: int = 10) -> MailboxStatus:
+    return MailboxStatus(
+        mailbox=mailbox,
+        recent_runs=list(mailbox.sync_runs.all()[:runs]),
+        message_count=mailbox.messages.count(),
     )

@@ -1,7 +1,37 @@
-"""Writes about synchronized mail that are not the sync itself."""
+"""Writes about mailboxes: connect, reconnect, disconnect, sync runs and their state.
 
+Network calls (login checks, the sync itself) never run inside a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.core.addresses import clean_address
 from hierarchy.models import User
-from mailsync.models import BodyAccess, Message
+from mailsync.connections import ImapAccount, check_imap, check_smtp, open_provider
+from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
+from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
+from mailsync.sync import SyncCounts, sync_mailbox
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)  # a dead worker's claim lapses after this
+MAX_BACKOFF = timedelta(hours=1)
+
+
+# --- audit ------------------------------------------------------------------------------
 
 
 def message_body_opened(*, viewer: User, message: Message) -> None:
@@ -14,4 +44,272 @@ def message_body_opened(*, viewer: User, message: Message) -> None:
         message=message,
         mailbox_owner_id=owner_id,
         message_id_header=message.message_id,
+    )
+
+
+# --- connecting -------------------------------------------------------------------------
+
+
+def mailbox_connect_imap(
+    *, owner: User, account: ImapAccount, sync_since_days: int | None = 90, check: bool = True
+) -> Mailbox:
+    """Check the IMAP and SMTP logins, then save the mailbox and start its first import."""
+    address = _free_address(owner, account.address)
+    if check:
+        _check_logins(account)
+    mailbox = Mailbox.objects.create(
+        owner=owner,
+        address=address,
+        provider=Provider.IMAP,
+        connection_settings=account.public_settings(),
+        credentials=json.dumps({"password": account.password}),
+        sync_since_days=sync_since_days,
+        next_sync_at=timezone.now(),
+    )
+    _sync_soon(mailbox)
+    return mailbox
+
+
+def _free_address(owner: User, raw: str) -> str:
+    try:
+        address = clean_address(raw)
+    except ValidationError as error:
+        raise ValidationError({"address": error.messages}) from None
+    if Mailbox.objects.filter(owner=owner).exists():
+        raise ValidationError(
+            {
+                "address": "You already have a connected mailbox. Disconnect it first, or ask "
+                "support for a second mailbox (a sync-only user)."
+            }
+        )
+    if Mailbox.objects.filter(address=address).exists():
+        raise ValidationError(
+            {"address": f"{address} is already connected by another user of this CRM."}
+        )
+    return address
+
+
+def _check_logins(account: ImapAccount) -> None:
+    try:
+        check_imap(account)
+    except ProviderError as error:
+        field = "password" if isinstance(error, AuthenticationFailed) else "imap_host"
+        raise ValidationError({field: error.message}) from None
+    if not account.smtp_host:
+        return
+    try:
+        check_smtp(account)
+    except ProviderError as error:
+        field = "password" if isinstance(error, AuthenticationFailed) else "smtp_host"
+        raise ValidationError({field: error.message}) from None
+
+
+def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
+    """A new password for a disconnected mailbox: settings and synced mail are kept."""
+    from mailsync.connections import account_of
+
+    account = account_of(mailbox)
+    fresh = ImapAccount(**{**account.__dict__, "password": password})
+    try:
+        check_imap(fresh)
+    except ProviderError as error:
+        field = "password" if isinstance(error, AuthenticationFailed) else "imap_host"
+        raise ValidationError({field: error.message}) from None
+    mailbox.credentials = json.dumps({"password": password})
+    mailbox.state, mailbox.state_reason, mailbox.failures = MailboxState.ACTIVE, "", 0
+    mailbox.next_sync_at = timezone.now()
+    mailbox.save(update_fields=["credentials", "state", "state_reason", "failures", "next_sync_at"])
+    _sync_soon(mailbox)
+    return mailbox
+
+
+def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> None:
+    """Stop syncing. Stored credentials are always deleted; synced mail only if asked."""
+    if not keep_emails:
+        mailbox.delete()
+        return
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        credentials="",
+        state=MailboxState.DISCONNECTED,
+        state_reason="Disconnected by you. The synchronized emails were kept.",
+        next_sync_at=None,
+    )
+
+
+def mailbox_request_sync(*, mailbox: Mailbox) -> None:
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_sync_at=timezone.now())
+    _sync_soon(mailbox)
+
+
+def _sync_soon(mailbox: Mailbox) -> None:
+    from mailsync.tasks import mailbox_sync_task
+
+    mailbox_id = mailbox.pk
+    transaction.on_commit(lambda: mailbox_sync_task.delay(mailbox_id))
+
+
+# --- scheduling -------------------------------------------------------------------------
+
+
+def mailboxes_claim_due() -> list[int]:
+    """Mailboxes whose next sync is due, each claimed so the next tick does not queue it again."""
+    now = timezone.now()
+    is_due = Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now)
+    due = Mailbox.objects.filter(
+        is_due, state__in=[MailboxState.ACTIVE, MailboxState.SYNCING]
+    ).exclude(credentials="")
+    later = now + timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS)
+    # The same condition in the UPDATE: if two beats overlap, each mailbox is claimed once.
+    return [
+        mailbox_id
+        for mailbox_id in due.values_list("pk", flat=True)
+        if Mailbox.objects.filter(is_due, pk=mailbox_id).update(next_sync_at=later)
+    ]
+
+
+# --- one sync ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    ran: bool
+    counts: SyncCounts | None = None
+    error: str = ""
+
+
+def mailbox_sync(*, mailbox_id: int, reconcile: bool = False) -> SyncOutcome:
+    """Run one sync of a mailbox unless another is running; never raises for mail problems."""
+    token = lease_acquire(mailbox_id)
+    if token is None:
+        return SyncOutcome(ran=False, error="Another sync of this mailbox is running.")
+    try:
+        mailbox = Mailbox.objects.select_related("owner").get(pk=mailbox_id)
+        if mailbox.state == MailboxState.DISCONNECTED or not mailbox.credentials:
+            return SyncOutcome(ran=False, error=mailbox.state_reason or "Not connected.")
+        return _run(mailbox, token, reconcile=reconcile)
+    finally:
+        lease_release(mailbox_id, token)
+
+
+def _run(mailbox: Mailbox, token: str, *, reconcile: bool) -> SyncOutcome:
+    run = SyncRun.objects.create(mailbox=mailbox, started_at=timezone.now())
+    try:
+        provider = open_provider(mailbox)
+        counts = sync_mailbox(
+            mailbox,
+            provider,
+            reconcile=reconcile,
+            on_progress=lambda done, total: _progress(mailbox, done, total),
+            on_batch=lambda: lease_extend(mailbox.pk, token),
+        )
+    except ProviderError as error:
+        _failed(mailbox, run, error)
+        return SyncOutcome(ran=True, error=error.message)
+    except Exception:
+        logger.exception("mailbox %s: sync failed unexpectedly", mailbox.pk)
+        failure = TemporaryFailure("An unexpected error stopped the sync; it will be retried.")
+        _failed(mailbox, run, failure)
+        return SyncOutcome(ran=True, error=failure.message)
+    _succeeded(mailbox, run, counts)
+    return SyncOutcome(ran=True, counts=counts)
+
+
+def _progress(mailbox: Mailbox, done: int, total: int) -> None:
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=MailboxState.SYNCING, progress_done=done, progress_total=total
+    )
+
+
+def _succeeded(mailbox: Mailbox, run: SyncRun, counts: SyncCounts) -> None:
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(
+        finished_at=now,
+        added=counts.added,
+        removed=counts.removed,
+        errors=counts.skipped,
+        detail="; ".join(counts.notes)[:2000],
+    )
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=MailboxState.ACTIVE,
+        state_reason="",
+        failures=0,
+        last_synced_at=now,
+        next_sync_at=now + timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS),
+        progress_done=0,
+        progress_total=0,
+    )
+
+
+def _failed(mailbox: Mailbox, run: SyncRun, error: ProviderError) -> None:
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(finished_at=now, errors=1, detail=error.message)
+    if error.permanent:
+        _disconnect_for(mailbox, error.message)
+        return
+    failures = mailbox.failures + 1
+    delay = min(
+        timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS) * 2 ** min(failures, 10),
+        MAX_BACKOFF,
+    )
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=MailboxState.ACTIVE,
+        state_reason=error.message,
+        failures=failures,
+        next_sync_at=now + delay,
+        progress_done=0,
+        progress_total=0,
+    )
+
+
+def _disconnect_for(mailbox: Mailbox, reason: str) -> None:
+    """Disconnect at once; tell the user by email once per break, not once per attempt."""
+    became_disconnected = (
+        Mailbox.objects.filter(pk=mailbox.pk)
+        .exclude(state=MailboxState.DISCONNECTED)
+        .update(state=MailboxState.DISCONNECTED, state_reason=reason, progress_total=0)
+    )
+    if became_disconnected:
+        _notify_disconnected(mailbox, reason)
+
+
+def _notify_disconnected(mailbox: Mailbox, reason: str) -> None:
+    recipient = mailbox.owner.email or mailbox.address
+    link = f"{settings.SITE_URL}/settings/mailbox/"
+    try:
+        send_mail(
+            subject=f"Postcard stopped synchronizing {mailbox.address}",
+            message=(
+                f"Postcard could not sign in to {mailbox.address} and stopped synchronizing it.\n\n"
+                f"Reason: {reason}\n\n"
+                f"Your settings and synchronized emails are kept. To resume, open {link} and "
+                "choose Reconnect.\n"
+            ),
+            from_email=None,
+            recipient_list=[recipient],
+        )
+    except Exception:
+        logger.exception("mailbox %s: could not send the disconnection notice", mailbox.pk)
+
+
+# --- one sync at a time -----------------------------------------------------------------
+
+
+def lease_acquire(mailbox_id: int) -> str | None:
+    """Claim the mailbox with a conditional UPDATE; None if a live claim exists."""
+    token, now = uuid.uuid4().hex, timezone.now()
+    claimed = Mailbox.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=mailbox_id
+    ).update(lease_until=now + LEASE, lease_token=token)
+    return token if claimed else None
+
+
+def lease_extend(mailbox_id: int, token: str) -> None:
+    Mailbox.objects.filter(pk=mailbox_id, lease_token=token).update(
+        lease_until=timezone.now() + LEASE
+    )
+
+
+def lease_release(mailbox_id: int, token: str) -> None:
+    Mailbox.objects.filter(pk=mailbox_id, lease_token=token).update(
+        lease_until=None, lease_token=""
     )

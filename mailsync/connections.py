@@ -1,0 +1,145 @@
+"""Opening a provider for a mailbox and checking a new connection before it is saved."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from mailsync.models import Mailbox, Provider
+from mailsync.providers.base import (
+    AuthenticationFailed,
+    MailProvider,
+    ProviderError,
+    TemporaryFailure,
+)
+from mailsync.providers.imap import ImapProvider, ImapSettings, connect, is_loopback
+
+SECURITY_CHOICES = (
+    ("ssl", "SSL/TLS"),
+    ("starttls", "STARTTLS"),
+    ("plain", "None (this machine only)"),
+)
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """What the "Custom IMAP settings" form collects."""
+
+    address: str
+    username: str
+    password: str
+    imap_host: str
+    imap_port: int
+    imap_security: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+
+    def imap(self) -> ImapSettings:
+        return ImapSettings(
+            host=self.imap_host,
+            port=self.imap_port,
+            security=self.imap_security,
+            username=self.username,
+            password=self.password,
+        )
+
+    def public_settings(self) -> dict[str, object]:
+        """Stored in clear: everything but the password."""
+        return {
+            "username": self.username,
+            "imap_host": self.imap_host,
+            "imap_port": self.imap_port,
+            "imap_security": self.imap_security,
+            "smtp_host": self.smtp_host,
+            "smtp_port": self.smtp_port,
+            "smtp_security": self.smtp_security,
+        }
+
+
+def account_of(mailbox: Mailbox) -> ImapAccount:
+    settings = mailbox.connection_settings
+    secrets = json.loads(mailbox.credentials or "{}")
+    return ImapAccount(
+        address=mailbox.address,
+        username=str(settings.get("username", mailbox.address)),
+        password=str(secrets.get("password", "")),
+        imap_host=str(settings["imap_host"]),
+        imap_port=int(settings["imap_port"]),
+        imap_security=str(settings["imap_security"]),
+        smtp_host=str(settings.get("smtp_host", "")),
+        smtp_port=int(settings.get("smtp_port", 587)),
+        smtp_security=str(settings.get("smtp_security", "starttls")),
+    )
+
+
+def open_provider(mailbox: Mailbox) -> MailProvider:
+    if mailbox.provider != Provider.IMAP:
+        raise AuthenticationFailed(f"{mailbox.get_provider_display()} is not supported yet.")
+    if not mailbox.credentials:
+        raise AuthenticationFailed("No stored credentials: reconnect the mailbox.")
+    return ImapProvider(
+        account_of(mailbox).imap(), max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES
+    )
+
+
+def check_imap(account: ImapAccount) -> None:
+    """Log in and out once; raises ProviderError saying exactly what failed."""
+    client = connect(account.imap(), timeout=15)
+    client.logout()
+
+
+def check_smtp(account: ImapAccount, *, timeout: float = 15) -> None:
+    """Log in to the SMTP server (no message sent); raises ProviderError."""
+    host, port, security = account.smtp_host, account.smtp_port, account.smtp_security
+    where = f"{host}:{port}"
+    if security == "plain" and not is_loopback(host):
+        raise AuthenticationFailed(
+            "Unencrypted SMTP is only allowed to this machine; choose SSL/TLS or STARTTLS."
+        )
+    try:
+        with _smtp(host, port, security, timeout) as smtp:
+            smtp.login(account.username, account.password)
+    except smtplib.SMTPAuthenticationError:
+        raise AuthenticationFailed(
+            f"The SMTP server refused the login for {account.username}: wrong password, or an "
+            "app password is required."
+        ) from None
+    except socket.gaierror:
+        raise TemporaryFailure(f"The SMTP server {host} was not found (DNS).") from None
+    except ConnectionRefusedError:
+        raise TemporaryFailure(f"The SMTP server {where} refused the connection.") from None
+    except ssl.SSLError as error:
+        raise TemporaryFailure(f"TLS with {where} failed: {error.reason or error}.") from None
+    except TimeoutError:
+        raise TemporaryFailure(f"The SMTP server {where} did not answer in time.") from None
+    except smtplib.SMTPNotSupportedError:
+        raise TemporaryFailure(f"The SMTP server {where} does not offer login (AUTH).") from None
+    except (smtplib.SMTPException, OSError) as error:
+        raise TemporaryFailure(f"Could not log in to the SMTP server {where}: {error}.") from None
+
+
+def _smtp(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    if security == "ssl":
+        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    smtp = smtplib.SMTP(host, port, timeout=timeout)
+    if security == "starttls":
+        smtp.starttls(context=context)
+    return smtp
+
+
+__all__ = [
+    "SECURITY_CHOICES",
+    "ImapAccount",
+    "ProviderError",
+    "account_of",
+    "check_imap",
+    "check_smtp",
+    "open_provider",
+]

@@ -1,0 +1,25 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db.models import Count
+
+from mailsync.models import Mailbox
+
+
+class Command(BaseCommand):
+    help = "List every mailbox with its state, last sync and message count."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        mailboxes = (
+            Mailbox.objects.select_related("owner")
+            .annotate(message_total=Count("messages"))
+            .order_by("address")
+        )
+        for m in mailboxes:
+            last = m.last_synced_at.strftime("%Y-%m-%d %H:%M") if m.last_synced_at else "never"
+            line = f"{m.address:40} {m.state:12} {m.message_total:>7} msgs  last sync {last}"
+            if m.state == "syncing":
+                line += f"  ({m.progress_done}/{m.progress_total})"
+            if m.state_reason:
+                line += f"  - {m.state_reason}"
+            self.stdout.write(line)

@@ -1,0 +1,104 @@
+"""Writes of the mirror: messages, their locations, and their removal. Idempotent by design:
+(mailbox, dedupe_key) and (folder, remote_id) are unique, so storing a batch twice (a retried
+or resumed sync) adds nothing. Callers run these inside one transaction with the folder cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from mailsync.matching import MatchContext, direction, is_internal
+from mailsync.models import Folder, Mailbox, Message, MessageLocation, Participant, SkippedMessage
+from mailsync.parsing import ParsedMessage
+
+
+@dataclass(frozen=True)
+class Incoming:
+    remote_id: str
+    parsed: ParsedMessage
+    received_at: datetime | None
+
+
+def held_keys(mailbox: Mailbox, dedupe_keys: Iterable[str]) -> dict[str, int]:
+    """dedupe_key -> message pk for the keys this mailbox already holds."""
+    rows = Message.objects.filter(mailbox=mailbox, dedupe_key__in=set(dedupe_keys))
+    return dict(rows.values_list("dedupe_key", "pk"))
+
+
+def locations_add(folder: Folder, pairs: Iterable[tuple[str, int]]) -> None:
+    """Point (remote_id -> message pk) in this folder; existing ones are left alone."""
+    MessageLocation.objects.bulk_create(
+        [MessageLocation(folder=folder, remote_id=rid, message_id=pk) for rid, pk in pairs],
+        ignore_conflicts=True,
+    )
+
+
+def messages_store(
+    mailbox: Mailbox, folder: Folder, incoming: list[Incoming], context: MatchContext
+) -> int:
+    """Store new messages with participants and locations; returns how many were new."""
+    held = held_keys(mailbox, (i.parsed.dedupe_key for i in incoming))
+    fresh: dict[str, Incoming] = {}
+    for item in incoming:
+        if item.parsed.dedupe_key not in held:
+            fresh.setdefault(item.parsed.dedupe_key, item)
+    created = Message.objects.bulk_create(_message_row(mailbox, i, context) for i in fresh.values())
+    held.update({m.dedupe_key: m.pk for m in created})
+    Participant.objects.bulk_create(
+        Participant(message=message, role=role, address=address.address, name=address.name[:300])
+        for message, item in zip(created, fresh.values(), strict=True)
+        for role, address in item.parsed.participants
+    )
+    locations_add(folder, ((i.remote_id, held[i.parsed.dedupe_key]) for i in incoming))
+    return len(created)
+
+
+def _message_row(mailbox: Mailbox, item: Incoming, context: MatchContext) -> Message:
+    parsed = item.parsed
+    return Message(
+        mailbox=mailbox,
+        dedupe_key=parsed.dedupe_key,
+        message_id=parsed.message_id[:998],
+        thread_key=parsed.thread_key,
+        subject=parsed.subject,
+        sent_at=parsed.sent_at or item.received_at or timezone.now(),
+        received_at=item.received_at,
+        direction=direction(parsed, context),
+        body_text=parsed.body_text,
+        body_truncated=parsed.body_truncated,
+        attachment_names=list(parsed.attachment_names),
+        is_internal=is_internal(parsed, context),
+    )
+
+
+def skipped_add(folder: Folder, remote_id: str, reason: str) -> None:
+    SkippedMessage.objects.get_or_create(
+        folder=folder, remote_id=remote_id, defaults={"reason": reason[:500]}
+    )
+
+
+def locations_remove(folder: Folder, remote_ids: Iterable[str]) -> int:
+    ids = list(remote_ids)
+    SkippedMessage.objects.filter(folder=folder, remote_id__in=ids).delete()
+    deleted, _ = MessageLocation.objects.filter(folder=folder, remote_id__in=ids).delete()
+    return deleted
+
+
+def locations_forget(folder: Folder) -> None:
+    """The folder's ids changed meaning (UIDVALIDITY): its messages are re-linked by key."""
+    MessageLocation.objects.filter(folder=folder).delete()
+    SkippedMessage.objects.filter(folder=folder).delete()
+
+
+def orphans_delete(mailbox: Mailbox) -> int:
+    """Messages no longer in any synced folder are gone from the mailbox: mirror that."""
+    orphans = Message.objects.filter(mailbox=mailbox).exclude(
+        Exists(MessageLocation.objects.filter(message=OuterRef("pk")))
+    )
+    _, by_model = orphans.delete()
+    return by_model.get(Message._meta.label, 0)

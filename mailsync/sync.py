@@ -1,0 +1,264 @@
+"""The sync engine: mirror one mailbox into the CRM, whatever the provider.
+
+    fetched  providers/<kind>.py   folders, what changed, keys, raw bytes
+    parsed   parsing/              raw bytes -> ParsedMessage (or a reason to skip it)
+    matched  matching.py           direction, internal-only mail
+    stored   storage.py            idempotent upserts, removals, orphans
+    shown    selectors.py          cards read it through the visibility selector
+
+Crash-proof: work is committed in batches together with the folder cursor, so a killed worker's
+successor resumes where it stopped; unique keys make a replayed batch add nothing. No network call
+runs inside a transaction. One sync per mailbox at a time (services.lease_*).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailsync.matching import MatchContext, match_context
+from mailsync.models import Folder, Mailbox, MessageLocation, SkippedMessage
+from mailsync.parsing import MessageRejected, ParsedMessage, message_id_key, parse_message
+from mailsync.providers.base import FolderCursor, FolderDelta, MailProvider, RemoteFolder
+from mailsync.storage import (
+    Incoming,
+    held_keys,
+    locations_add,
+    locations_forget,
+    locations_remove,
+    messages_store,
+    orphans_delete,
+    skipped_add,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncCounts:
+    added: int = 0
+    linked: int = 0  # already held (moved between folders, "All Mail"): no download
+    removed: int = 0
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FolderPlan:
+    folder: Folder
+    remote: RemoteFolder
+    delta: FolderDelta
+    reconciling: bool = False
+    stale: list[str] = field(default_factory=list)  # reconciliation: held but gone remotely
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def sync_mailbox(
+    mailbox: Mailbox,
+    provider: MailProvider,
+    *,
+    reconcile: bool = False,
+    on_progress: ProgressCallback | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> SyncCounts:
+    """One sync: plan every folder's changes, then apply them batch by batch."""
+    counts = SyncCounts()
+    with closing(provider):
+        plans = _plan(mailbox, provider, reconcile=reconcile)
+        total = sum(len(p.delta.new_ids) for p in plans)
+        done = 0
+        context = match_context(mailbox)
+        for plan in plans:
+            for added in _apply(mailbox, provider, plan, context, counts):
+                done += added
+                if on_progress and total:
+                    on_progress(done, total)
+                if on_batch:
+                    on_batch()
+    with transaction.atomic():
+        counts.removed += orphans_delete(mailbox)
+    return counts
+
+
+# --- plan: ask the provider what changed (network, no transaction) ---------------------
+
+
+def _plan(mailbox: Mailbox, provider: MailProvider, *, reconcile: bool) -> list[FolderPlan]:
+    remote = provider.folders()
+    folders = _folders_upsert(mailbox, remote)
+    since = _window_start(mailbox)
+    plans = []
+    for remote_folder in remote:
+        folder = folders[remote_folder.name]
+        known = frozenset(_known_ids(folder))
+        if reconcile:
+            plans.append(_reconcile_plan(provider, folder, remote_folder, known, since))
+            continue
+        delta = provider.folder_delta(remote_folder, _cursor(folder), known_ids=known, since=since)
+        if folder.uidvalidity is None and mailbox.sync_since_days == 0:
+            delta.new_ids = []  # "new mail only": start from the current state
+        plans.append(FolderPlan(folder=folder, remote=remote_folder, delta=delta))
+    return plans
+
+
+def _reconcile_plan(
+    provider: MailProvider,
+    folder: Folder,
+    remote: RemoteFolder,
+    known: frozenset[str],
+    since: date | None,
+) -> FolderPlan:
+    """Compare the full remote id set with what the CRM holds; repair both ways."""
+    everything = provider.all_ids(remote, since=None)
+    live = set(everything.new_ids)
+    wanted = set(provider.all_ids(remote, since=since).new_ids) if since else live
+    missing = sorted(wanted - known, key=_id_order)
+    stale = sorted(known - live, key=_id_order)
+    if folder.uidvalidity is not None and everything.cursor.validity != folder.uidvalidity:
+        missing, stale = sorted(wanted, key=_id_order), []
+        everything.reset = True
+    delta = FolderDelta(cursor=everything.cursor, new_ids=missing, reset=everything.reset)
+    return FolderPlan(folder=folder, remote=remote, delta=delta, reconciling=True, stale=stale)
+
+
+def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> dict[str, Folder]:
+    """Folder rows for the remote folders; folders gone remotely take their locations along."""
+    names = [f.name for f in remote]
+    with transaction.atomic():
+        Folder.objects.filter(mailbox=mailbox).exclude(name__in=names).delete()
+        existing = {f.name: f for f in Folder.objects.filter(mailbox=mailbox, name__in=names)}
+        for remote_folder in remote:
+            if remote_folder.name not in existing:
+                existing[remote_folder.name] = Folder.objects.create(
+                    mailbox=mailbox, name=remote_folder.name, role=remote_folder.role
+                )
+    return existing
+
+
+def _known_ids(folder: Folder) -> Iterator[str]:
+    yield from MessageLocation.objects.filter(folder=folder).values_list("remote_id", flat=True)
+    yield from SkippedMessage.objects.filter(folder=folder).values_list("remote_id", flat=True)
+
+
+def _cursor(folder: Folder) -> FolderCursor:
+    return FolderCursor(
+        validity=folder.uidvalidity,
+        last_uid=folder.last_uid,
+        highest_modseq=folder.highest_modseq,
+        next_uid=folder.next_uid,
+    )
+
+
+def _window_start(mailbox: Mailbox) -> date | None:
+    if not mailbox.sync_since_days:
+        return None
+    return timezone.localdate() - timedelta(days=mailbox.sync_since_days)
+
+
+def _id_order(remote_id: str) -> tuple[int, str]:
+    return (int(remote_id), "") if remote_id.isdigit() else (0, remote_id)
+
+
+# --- apply: download, parse, store, batch by batch -------------------------------------
+
+
+def _apply(
+    mailbox: Mailbox,
+    provider: MailProvider,
+    plan: FolderPlan,
+    context: MatchContext,
+    counts: SyncCounts,
+) -> Iterator[int]:
+    folder, delta = plan.folder, plan.delta
+    removed_ids = delta.removed_ids + plan.stale
+    with transaction.atomic():
+        if delta.reset:
+            locations_forget(folder)
+            folder.last_uid = 0
+            _save_validity(folder, delta.cursor)
+            counts.notes.append(f"{folder.name}: UIDVALIDITY changed, re-linked by Message-ID")
+        if removed_ids:  # messages left without a location are deleted at the end (orphans)
+            locations_remove(folder, removed_ids)
+    if plan.reconciling and (plan.stale or delta.new_ids):
+        counts.notes.append(
+            f"{folder.name}: drift repaired, {len(delta.new_ids)} missing fetched, "
+            f"{len(plan.stale)} no longer on the server removed"
+        )
+    size = settings.MAILBOX_SYNC_BATCH
+    for start in range(0, len(delta.new_ids), size):
+        batch = delta.new_ids[start : start + size]
+        yield _apply_batch(mailbox, provider, plan, batch, context, counts)
+    with transaction.atomic():
+        _save_cursor(folder, delta.cursor)
+
+
+def _apply_batch(
+    mailbox: Mailbox,
+    provider: MailProvider,
+    plan: FolderPlan,
+    batch: list[str],
+    context: MatchContext,
+    counts: SyncCounts,
+) -> int:
+    keys = provider.fetch_keys(plan.remote, batch)
+    by_key = {k.remote_id: message_id_key(k.message_id) for k in keys}
+    held = held_keys(mailbox, filter(None, by_key.values()))
+    linked = [(k.remote_id, held[by_key[k.remote_id]]) for k in keys if by_key[k.remote_id] in held]
+    to_download = [k for k in keys if by_key[k.remote_id] not in held]
+    incoming, rejected = [], []
+    for raw in provider.fetch_raw(plan.remote, to_download):
+        try:
+            parsed = parse_message(raw.raw)
+            if raw.truncated:
+                parsed = _marked_partial(parsed)
+        except MessageRejected as rejection:
+            logger.info(
+                "mailbox %s: %s/%s skipped: %s",
+                mailbox.pk,
+                plan.folder.name,
+                raw.remote_id,
+                rejection.reason,
+            )
+            rejected.append((raw.remote_id, rejection.reason))
+            continue
+        incoming.append(Incoming(raw.remote_id, parsed, raw.received_at))
+    with transaction.atomic():
+        locations_add(plan.folder, linked)
+        added = messages_store(mailbox, plan.folder, incoming, context)
+        for remote_id, reason in rejected:
+            skipped_add(plan.folder, remote_id, reason)
+        plan.folder.last_uid = max(plan.folder.last_uid, *(int(i) for i in batch if i.isdigit()))
+        plan.folder.save(update_fields=["last_uid"])
+    counts.added += added
+    counts.linked += len(linked) + (len(incoming) - added)
+    counts.skipped += len(rejected)
+    return len(batch)
+
+
+def _marked_partial(parsed: ParsedMessage) -> ParsedMessage:
+    marker = "\n\n[… the message was too large: only its beginning was synchronized]"
+    return dataclasses.replace(parsed, body_text=parsed.body_text + marker, body_truncated=True)
+
+
+def _save_validity(folder: Folder, cursor: FolderCursor) -> None:
+    # The old modseq and next UID mean nothing under the new UIDVALIDITY.
+    folder.uidvalidity, folder.highest_modseq, folder.next_uid = cursor.validity, None, None
+    folder.save(update_fields=["uidvalidity", "last_uid", "highest_modseq", "next_uid"])
+
+
+def _save_cursor(folder: Folder, cursor: FolderCursor) -> None:
+    folder.uidvalidity = cursor.validity
+    folder.last_uid = max(folder.last_uid, cursor.last_uid)
+    folder.next_uid = cursor.next_uid
+    folder.highest_modseq = cursor.highest_modseq
+    folder.save(update_fields=["uidvalidity", "last_uid", "next_uid", "highest_modseq"])

@@ -1,0 +1,25 @@
+"""Celery tasks: thin. They take ids and call a service."""
+
+from celery import shared_task
+
+from mailsync import services
+from mailsync.models import Mailbox, MailboxState
+
+
+@shared_task(ignore_result=True)
+def mailbox_sync_task(mailbox_id: int, reconcile: bool = False) -> None:
+    services.mailbox_sync(mailbox_id=mailbox_id, reconcile=reconcile)
+
+
+@shared_task(ignore_result=True)
+def mailboxes_sync_due() -> None:
+    for mailbox_id in services.mailboxes_claim_due():
+        mailbox_sync_task.delay(mailbox_id)
+
+
+@shared_task(ignore_result=True)
+def mailboxes_reconcile() -> None:
+    """Compare every folder's full id set with what the CRM holds, for every active mailbox."""
+    active = Mailbox.objects.exclude(state=MailboxState.DISCONNECTED).exclude(credentials="")
+    for mailbox_id in active.values_list("pk", flat=True):
+        mailbox_sync_task.delay(mailbox_id, reconcile=True)

@@ -1,0 +1,235 @@
+"""The IMAP mirror against a real Dovecot: with CONDSTORE/QRESYNC and without."""
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+
+from mailsync.models import Direction, Message, MessageLocation, SkippedMessage
+from tests.mailsync.sync_helpers import connect_alice, email, run_sync, subjects
+
+pytestmark = [pytest.mark.server, pytest.mark.django_db]
+
+ALICE = "alice@example.test"
+JANE = "jane@customer.test"
+
+
+@pytest.fixture(params=["qresync", "plain"])
+def server(request):
+    """Every scenario runs against a full Dovecot and one hiding CONDSTORE and QRESYNC."""
+    return request.getfixturevalue("dovecot" if request.param == "qresync" else "dovecot_plain")
+
+
+def test_first_import_mirrors_synced_folders_and_skips_trash_junk_drafts(server):
+    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    server.append("alice", "Sent", email(2, sender=ALICE, to=JANE))
+    server.append("alice", "Archive", email(3, sender=JANE, to=ALICE))
+    server.create_folder("alice", "Projects")
+    server.append("alice", "Projects", email(4, sender=JANE, to=ALICE))
+    for n, folder in enumerate(["Trash", "Junk", "Drafts"], start=5):
+        server.append("alice", folder, email(n, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+
+    counts, _ = run_sync(mailbox)
+
+    assert counts.added == 4
+    assert subjects(mailbox) == ["Message 1", "Message 2", "Message 3", "Message 4"]
+    sent = Message.objects.get(subject="Message 2")
+    assert sent.direction == Direction.OUTGOING
+    assert Message.objects.get(subject="Message 1").direction == Direction.INCOMING
+    assert {(p.role, p.address) for p in sent.participants.all()} == {
+        ("from", ALICE),
+        ("to", JANE),
+    }
+
+
+def test_new_mail_then_nothing_new_downloads_nothing(server):
+    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+
+    counts, provider = run_sync(mailbox)
+    assert (counts.added, counts.removed) == (1, 0)
+    assert len(provider.downloaded) == 1
+
+    counts, provider = run_sync(mailbox)
+    assert (counts.added, counts.removed, provider.downloaded) == (0, 0, [])
+    assert subjects(mailbox) == ["Message 1", "Message 2"]
+
+
+@pytest.mark.parametrize("how", ["expunge", "trash", "junk", "flag_deleted"])
+def test_deleted_mail_disappears_at_the_next_sync(server, how):
+    uid = server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    if how == "expunge":
+        server.expunge("alice", "INBOX", [uid])
+    elif how == "flag_deleted":
+        server.flag_deleted("alice", "INBOX", [uid])
+    else:
+        server.move("alice", "INBOX", how.capitalize(), [uid])
+
+    counts, _ = run_sync(mailbox)
+
+    assert counts.removed == 1
+    assert subjects(mailbox) == ["Message 2"]
+
+
+def test_moving_between_synced_folders_keeps_the_message_without_downloading(server):
+    uid = server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    message = Message.objects.get()
+    server.move("alice", "INBOX", "Archive", [uid])
+
+    counts, provider = run_sync(mailbox)
+
+    assert provider.downloaded == []
+    assert (counts.added, counts.removed) == (0, 0)
+    assert list(Message.objects.values_list("pk", flat=True)) == [message.pk]
+    assert list(MessageLocation.objects.values_list("folder__name", flat=True)) == ["Archive"]
+
+
+def test_uidvalidity_change_resyncs_without_duplicates_or_broken_links(server):
+    for n in range(1, 4):
+        server.append("alice", "INBOX", email(n, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    before = dict(Message.objects.values_list("message_id", "pk"))
+    old_validity = mailbox.folders.get(name="INBOX").uidvalidity
+    server.reset_uidvalidity("alice", "INBOX")
+
+    counts, provider = run_sync(mailbox)
+
+    assert provider.downloaded == []  # re-linked by Message-ID
+    assert dict(Message.objects.values_list("message_id", "pk")) == before
+    inbox = mailbox.folders.get(name="INBOX")
+    assert inbox.uidvalidity != old_validity
+    assert sorted(inbox.locations.values_list("remote_id", flat=True)) == sorted(
+        str(u) for u in server.uids("alice", "INBOX")
+    )
+    assert counts.removed == 0
+
+
+def test_reconciliation_repairs_drift_and_reports_it(server):
+    for n in range(1, 4):
+        server.append("alice", "INBOX", email(n, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    # Drift: the CRM lost one message, and holds a location the server no longer has.
+    Message.objects.get(subject="Message 1").delete()
+    ghost = Message.objects.get(subject="Message 2")
+    MessageLocation.objects.create(
+        message=ghost, folder=ghost.locations.first().folder, remote_id="999999"
+    )
+
+    counts, _ = run_sync(mailbox, reconcile=True)
+
+    assert subjects(mailbox) == ["Message 1", "Message 2", "Message 3"]
+    assert not MessageLocation.objects.filter(remote_id="999999").exists()
+    assert any(
+        "drift repaired, 1 missing fetched, 1 no longer on the server" in n for n in counts.notes
+    )
+
+
+def test_how_far_back_limits_the_first_import_only(server):
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    server.append(
+        "alice", "INBOX", email(1, sender=JANE, to=ALICE, days_ago=400), internal_date=long_ago
+    )
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE, days_ago=2))
+    mailbox = connect_alice(server, since_days=30)
+    run_sync(mailbox)
+    assert subjects(mailbox) == ["Message 2"]
+
+
+def test_new_mail_only_imports_nothing_old(server):
+    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server, since_days=0)
+    run_sync(mailbox)
+    assert subjects(mailbox) == []
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+    run_sync(mailbox)
+    assert subjects(mailbox) == ["Message 2"]
+
+
+def test_mail_between_colleagues_only_stays_off_cards(dovecot):
+    from mailsync.selectors import card_emails_page
+    from tests.factories import UserFactory, make_contact
+
+    UserFactory(username="bob", email="bob@example.test")
+    make_contact(last_name="Bob as a contact", emails=["bob@example.test"])
+    dovecot.append("alice", "INBOX", email(1, sender="bob@example.test", to=ALICE))
+    dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE, subject="with Jane"))
+    mailbox = connect_alice(dovecot)
+    run_sync(mailbox)
+    assert Message.objects.get(subject="Message 1").is_internal
+    assert not Message.objects.get(subject="with Jane").is_internal
+    # Even a colleague filed as a contact shows no colleagues-only mail on their card.
+    page, _ = card_emails_page(viewer=mailbox.owner, addresses=["bob@example.test"], page_number=1)
+    assert [e.message.subject for e in page.object_list] == []
+
+
+def test_a_message_that_is_not_an_email_is_skipped_with_a_reason_once(dovecot, caplog):
+    dovecot.append("alice", "INBOX", b"\x00\x01\x02 binary junk \xff\xfe" * 40)
+    dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+    mailbox = connect_alice(dovecot)
+
+    counts, _ = run_sync(mailbox)
+
+    assert (counts.added, counts.skipped) == (1, 1)
+    skipped = SkippedMessage.objects.get()
+    assert "not an email" in skipped.reason
+    assert "skipped: not an email" in caplog.text
+    counts, provider = run_sync(mailbox, reconcile=True)  # not fetched again, even when repairing
+    assert (counts.added, provider.downloaded) == (0, [])
+
+
+def test_a_huge_message_is_stored_in_part_with_a_marker(dovecot, settings):
+    settings.MAILBOX_MAX_MESSAGE_BYTES = 64 * 1024
+    big = EmailMessage()
+    big["From"], big["To"], big["Subject"] = JANE, ALICE, "Huge"
+    big["Message-ID"] = "<huge@customer.test>"
+    big.set_content("Dear Alice,\n\n" + "All the figures follow. " * 20000)
+    dovecot.append("alice", "INBOX", big.as_bytes())
+    mailbox = connect_alice(dovecot)
+
+    run_sync(mailbox)
+
+    message = Message.objects.get()
+    assert message.subject == "Huge"
+    assert message.body_truncated
+    assert message.body_text.startswith("Dear Alice,")
+    assert message.body_text.endswith("only its beginning was synchronized]")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<plain@customer.test>",
+        "\r\n <folded@customer.test>",
+        "<spaced @ customer.test> (a comment)",
+        "no-brackets@customer.test",
+        "",
+    ],
+)
+def test_the_key_read_before_download_is_the_parsers_key(dovecot, header):
+    from mailsync.parsing import message_id_key, parse_message
+    from mailsync.providers.base import RemoteFolder
+    from mailsync.providers.imap import ImapProvider, ImapSettings
+
+    raw = (
+        f"From: {JANE}\r\nTo: {ALICE}\r\nSubject: Key\r\nMessage-ID: {header}\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nBody\r\n"
+    ).encode()
+    uid = dovecot.append("alice", "INBOX", raw)
+    provider = ImapProvider(ImapSettings(dovecot.host, dovecot.port, "plain", "alice", "secret"))
+    [key] = provider.fetch_keys(RemoteFolder("INBOX", "inbox"), [str(uid)])
+    provider.close()
+    expected = parse_message(raw)
+    if expected.message_id:
+        assert message_id_key(key.message_id) == expected.dedupe_key
+    else:
+        assert message_id_key(key.message_id) == ""  # no id: recognised after download instead
