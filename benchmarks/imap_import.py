@@ -11,7 +11,8 @@ time.perf_counter() around each whole client run:
   parsed (cold: Dovecot's cache is built; warm: again);
 - mbsync (isync) mirroring INBOX to a Maildir;
 - offlineimap mirroring INBOX to a Maildir;
-- Postcard's import (time_postcard_import, to be filled in with the sync engine).
+- Postcard's first import into PostgreSQL (DATABASE_URL, default postcard_bench_imap): the
+  sync service a worker runs, fetching, parsing, matching and storing every message.
 
 Absolute times vary between machines: compare the ratios of one run (benchmarks/README.md).
 """
@@ -180,27 +181,82 @@ def time_offlineimap(dovecot: Dovecot, workdir: Path) -> Run:
 # -- Postcard --------------------------------------------------------------------------------
 
 
-def time_postcard_import(dovecot: Dovecot, messages: int) -> float | None:
-    """LEAD: import alice's INBOX with Postcard's sync engine; return the wall time in seconds.
+POSTCARD_DB = "postgres://postgres@127.0.0.1:5432/postcard_bench_imap"
 
-    Connect a mailbox to imap://{dovecot.host}:{dovecot.port} as alice/secret, run one full
-    sync, check that `messages` emails were stored, and time it with time.perf_counter().
-    """
-    print("postcard import: not available yet")
-    return None
+
+def setup_postcard() -> None:
+    """Django on PostgreSQL (DATABASE_URL, by default a postcard_bench_imap database)."""
+    import os
+
+    from benchmarks.card_page import ensure_database, setup_django
+
+    url = os.environ.setdefault("DATABASE_URL", POSTCARD_DB)
+    if url.startswith(("postgres://", "postgresql://")):
+        ensure_database(url)
+    setup_django()
+
+
+def postcard_connect(dovecot: Dovecot) -> int:
+    """A fresh database holding one user whose mailbox is alice's on this Dovecot."""
+    from django.core.management import call_command
+
+    from hierarchy.models import User
+    from mailsync.connections import ImapAccount
+    from mailsync.services import mailbox_connect_imap
+
+    call_command("flush", interactive=False, verbosity=0)
+    owner = User.objects.create_user("alice", email="alice@postcard.example")
+    account = ImapAccount(
+        address="alice@postcard.example",
+        username=USER,
+        password=PASSWORD,
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_security="plain",
+        smtp_host="",
+        smtp_port=25,
+        smtp_security="plain",
+    )
+    mailbox = mailbox_connect_imap(owner=owner, account=account, sync_since_days=None)
+    return mailbox.pk
+
+
+def postcard_sync(mailbox_id: int) -> tuple[float, str]:
+    """One sync through the service the worker runs; (seconds, counts)."""
+    from mailsync.services import mailbox_sync
+
+    started = time.perf_counter()
+    outcome = mailbox_sync(mailbox_id=mailbox_id)
+    seconds = time.perf_counter() - started
+    if outcome.counts is None:
+        raise SystemExit(f"postcard sync failed: {outcome.error}")
+    c = outcome.counts
+    return seconds, f"added {c.added}, removed {c.removed}, skipped {c.skipped}"
+
+
+def time_postcard_import(dovecot: Dovecot, messages: int) -> Run:
+    """Postcard's first import of alice's INBOX into PostgreSQL: fetch, parse, match, store."""
+    from mailsync.models import Message
+
+    mailbox_id = postcard_connect(dovecot)
+    seconds, counts = postcard_sync(mailbox_id)
+    return Run("postcard import", seconds, Message.objects.count(), counts)
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def report(runs: list[Run], postcard: float | None, expected: int) -> None:
+def report(runs: list[Run], postcard: Run | None, expected: int) -> None:
     print()
     for run in runs:
         missing = "" if run.messages == expected else f" ({expected - run.messages} missing)"
         note = f" [{run.note}]" if run.note else ""
         print(f"{run.name:<22} {run.seconds:8.2f} s  {run.messages:>6} messages{missing}{note}")
     if postcard is not None:
-        print(f"{'postcard import':<22} {postcard:8.2f} s")
+        print(
+            f"{postcard.name:<22} {postcard.seconds:8.2f} s  {postcard.messages:>6} messages "
+            f"[{postcard.note}]"
+        )
     floor = next((run for run in runs if run.name == "fetch floor (warm)"), None)
     print()
     for run in runs:
@@ -208,7 +264,7 @@ def report(runs: list[Run], postcard: float | None, expected: int) -> None:
             print(f"{run.name} / {floor.name}: {run.seconds / floor.seconds:.1f}x")
     if postcard is not None:
         for run in runs:
-            print(f"postcard / {run.name}: {postcard / run.seconds:.2f}x")
+            print(f"postcard import / {run.name}: {postcard.seconds / run.seconds:.2f}x")
 
 
 def main() -> None:
@@ -217,6 +273,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip", action="append", choices=TOOLS, default=[])
     args = parser.parse_args()
+    setup_postcard()
 
     workdir = Path(tempfile.mkdtemp(prefix="postcard-imap-bench-"))
     try:

@@ -13,6 +13,7 @@ runs inside a transaction. One sync per mailbox at a time (services.lease_*).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
@@ -26,8 +27,15 @@ from django.utils import timezone
 
 from mailsync.matching import MatchContext, match_context
 from mailsync.models import Folder, Mailbox, MessageLocation, SkippedMessage
-from mailsync.parsing import MessageRejected, ParsedMessage, message_id_key, parse_message
-from mailsync.providers.base import FolderCursor, FolderDelta, MailProvider, RemoteFolder
+from mailsync.parse_pool import ParsePool
+from mailsync.parsing import ParsedMessage, message_id_key
+from mailsync.providers.base import (
+    FolderCursor,
+    FolderDelta,
+    MailProvider,
+    RawMessage,
+    RemoteFolder,
+)
 from mailsync.storage import (
     Incoming,
     held_keys,
@@ -49,6 +57,18 @@ class SyncCounts:
     removed: int = 0
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    """What every batch of one sync needs."""
+
+    mailbox: Mailbox
+    provider: MailProvider
+    context: MatchContext
+    counts: SyncCounts
+    pool: ParsePool | None
+    holds_mail: bool  # False for a first import: nothing can be held already
 
 
 @dataclass
@@ -77,14 +97,22 @@ def sync_mailbox(
         plans = _plan(mailbox, provider, reconcile=reconcile)
         total = sum(len(p.delta.new_ids) for p in plans)
         done = 0
-        context = match_context(mailbox)
-        for plan in plans:
-            for added in _apply(mailbox, provider, plan, context, counts):
-                done += added
-                if on_progress and total:
-                    on_progress(done, total)
-                if on_batch:
-                    on_batch()
+        work = _Work(
+            mailbox=mailbox,
+            provider=provider,
+            context=match_context(mailbox),
+            counts=counts,
+            pool=ParsePool() if total else None,
+            holds_mail=mailbox.messages.exists(),
+        )
+        with work.pool or contextlib.nullcontext():
+            for plan in plans:
+                for added in _apply(work, plan):
+                    done += added
+                    if on_progress and total:
+                        on_progress(done, total)
+                    if on_batch:
+                        on_batch()
     with transaction.atomic():
         counts.removed += orphans_delete(mailbox)
     return counts
@@ -172,14 +200,8 @@ def _id_order(remote_id: str) -> tuple[int, str]:
 # --- apply: download, parse, store, batch by batch -------------------------------------
 
 
-def _apply(
-    mailbox: Mailbox,
-    provider: MailProvider,
-    plan: FolderPlan,
-    context: MatchContext,
-    counts: SyncCounts,
-) -> Iterator[int]:
-    folder, delta = plan.folder, plan.delta
+def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
+    folder, delta, counts = plan.folder, plan.delta, work.counts
     removed_ids = delta.removed_ids + plan.stale
     with transaction.atomic():
         if delta.reset:
@@ -194,55 +216,80 @@ def _apply(
             f"{folder.name}: drift repaired, {len(delta.new_ids)} missing fetched, "
             f"{len(plan.stale)} no longer on the server removed"
         )
+    # A pipeline: batch N+1 is downloaded and being parsed while batch N is stored.
     size = settings.MAILBOX_SYNC_BATCH
+    pending: _Downloaded | None = None
     for start in range(0, len(delta.new_ids), size):
-        batch = delta.new_ids[start : start + size]
-        yield _apply_batch(mailbox, provider, plan, batch, context, counts)
+        downloaded = _download(work, plan, delta.new_ids[start : start + size])
+        if pending is not None:
+            yield _store(work, plan, pending)
+        pending = downloaded
+    if pending is not None:
+        yield _store(work, plan, pending)
     with transaction.atomic():
         _save_cursor(folder, delta.cursor)
 
 
-def _apply_batch(
-    mailbox: Mailbox,
-    provider: MailProvider,
-    plan: FolderPlan,
-    batch: list[str],
-    context: MatchContext,
-    counts: SyncCounts,
-) -> int:
-    keys = provider.fetch_keys(plan.remote, batch)
-    by_key = {k.remote_id: message_id_key(k.message_id) for k in keys}
-    held = held_keys(mailbox, filter(None, by_key.values()))
-    linked = [(k.remote_id, held[by_key[k.remote_id]]) for k in keys if by_key[k.remote_id] in held]
-    to_download = [k for k in keys if by_key[k.remote_id] not in held]
+@dataclass
+class _Downloaded:
+    batch: list[str]
+    linked: list[tuple[str, int]]  # already held: (remote id, message pk)
+    raws: list[RawMessage]
+    results: Callable[[], list[ParsedMessage | str]]  # parsing, under way
+
+
+def _download(work: _Work, plan: FolderPlan, batch: list[str]) -> _Downloaded:
+    linked, wanted = _already_held(work, plan, batch)
+    raws = list(work.provider.fetch_raw(plan.remote, wanted))
+    assert work.pool is not None  # there is work, so sync_mailbox made a pool
+    return _Downloaded(batch, linked, raws, work.pool.parse_later([r.raw for r in raws]))
+
+
+def _store(work: _Work, plan: FolderPlan, downloaded: _Downloaded) -> int:
+    """Store one batch, committed together with the folder's cursor."""
     incoming, rejected = [], []
-    for raw in provider.fetch_raw(plan.remote, to_download):
-        try:
-            parsed = parse_message(raw.raw)
-            if raw.truncated:
-                parsed = _marked_partial(parsed)
-        except MessageRejected as rejection:
+    for raw, result in zip(downloaded.raws, downloaded.results(), strict=True):
+        if isinstance(result, str):  # not an email: remembered, never fetched again
             logger.info(
                 "mailbox %s: %s/%s skipped: %s",
-                mailbox.pk,
+                work.mailbox.pk,
                 plan.folder.name,
                 raw.remote_id,
-                rejection.reason,
+                result,
             )
-            rejected.append((raw.remote_id, rejection.reason))
+            rejected.append((raw.remote_id, result))
             continue
+        parsed = _marked_partial(result) if raw.truncated else result
         incoming.append(Incoming(raw.remote_id, parsed, raw.received_at))
+    batch = downloaded.batch
     with transaction.atomic():
-        locations_add(plan.folder, linked)
-        added = messages_store(mailbox, plan.folder, incoming, context)
+        locations_add(plan.folder, downloaded.linked)
+        added = messages_store(work.mailbox, plan.folder, incoming, work.context)
         for remote_id, reason in rejected:
             skipped_add(plan.folder, remote_id, reason)
         plan.folder.last_uid = max(plan.folder.last_uid, *(int(i) for i in batch if i.isdigit()))
         plan.folder.save(update_fields=["last_uid"])
-    counts.added += added
-    counts.linked += len(linked) + (len(incoming) - added)
-    counts.skipped += len(rejected)
+    work.counts.added += added
+    work.counts.linked += len(downloaded.linked) + (len(incoming) - added)
+    work.counts.skipped += len(rejected)
     return len(batch)
+
+
+def _already_held(
+    work: _Work, plan: FolderPlan, batch: list[str]
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """(remote id, message pk) of messages held already, and the ids still to download.
+
+    A cheap Message-ID fetch first spares re-downloading moved mail; an empty mailbox (a first
+    import) holds nothing yet, so it skips that round trip.
+    """
+    if not work.holds_mail:
+        return [], batch
+    keys = work.provider.fetch_keys(plan.remote, batch)
+    by_key = {k.remote_id: message_id_key(k.message_id) for k in keys}
+    held = held_keys(work.mailbox, filter(None, by_key.values()))
+    linked = [(rid, held[key]) for rid, key in by_key.items() if key in held]
+    return linked, [k.remote_id for k in keys if by_key[k.remote_id] not in held]
 
 
 def _marked_partial(parsed: ParsedMessage) -> ParsedMessage:

@@ -71,7 +71,6 @@ class MessageKey:
 
     remote_id: str
     message_id: str  # the raw Message-ID header value, "" if none
-    size: int
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,8 @@ class MailProvider(Protocol):
 
     def fetch_keys(self, folder: RemoteFolder, remote_ids: Sequence[str]) -> list[MessageKey]: ...
 
-    def fetch_raw(
-        self, folder: RemoteFolder, keys: Sequence[MessageKey]
-    ) -> Iterator[RawMessage]: ...
+    def fetch_raw(self, folder: RemoteFolder, remote_ids: Sequence[str]) -> Iterator[RawMessage]:
+        """The messages' bytes, at most a size limit each (RawMessage.truncated beyond it)."""
+        ...
 
     def close(self) -> None: ...

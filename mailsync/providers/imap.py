@@ -34,7 +34,6 @@ from mailsync.providers.base import (
 )
 
 CHUNK = 500  # UIDs per FETCH: large enough to stream, small enough to bound memory
-PARTIAL_BYTES = 2 * 1024 * 1024  # what is fetched of a message over the size limit
 TIMEOUT = 30.0
 
 SKIPPED_ROLES = {"trash", "junk", "drafts", "flagged", "important"}
@@ -282,47 +281,32 @@ class ImapProvider:
         for chunk in _chunks(remote_ids, CHUNK * 4):
             with self._errors(f"reading headers in {folder.name}"):
                 response = self.client.fetch(
-                    [int(u) for u in chunk],
-                    ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"],
+                    [int(u) for u in chunk], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
                 )
             for uid, item in response.items():
                 header = item.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"") or b""
-                keys.append(
-                    MessageKey(
-                        remote_id=str(uid),
-                        message_id=_message_id(header),
-                        size=int(item.get(b"RFC822.SIZE", 0)),
-                    )
-                )
+                keys.append(MessageKey(remote_id=str(uid), message_id=_message_id(header)))
         keys.sort(key=lambda k: int(k.remote_id))
         return keys
 
-    def fetch_raw(self, folder: RemoteFolder, keys: Sequence[MessageKey]) -> Iterator[RawMessage]:
+    def fetch_raw(self, folder: RemoteFolder, remote_ids: Sequence[str]) -> Iterator[RawMessage]:
+        """Each message whole, or its first max_message_bytes when larger (its text comes
+        first; the attachments that make it huge are never kept): one FETCH per chunk."""
         self._select(folder)
-        # A huge message (attachments) is fetched only in part: its text comes first anyway.
-        small = [k for k in keys if k.size <= self.max_message_bytes]
-        large = [k for k in keys if k.size > self.max_message_bytes]
-        for chunk in _chunks([int(k.remote_id) for k in small], CHUNK):
-            yield from self._fetch(list(chunk), "BODY.PEEK[]", b"BODY[]", truncated=False)
-        for key in large:  # one at a time: each is huge
-            partial = f"BODY.PEEK[]<0.{min(PARTIAL_BYTES, self.max_message_bytes)}>"
-            yield from self._fetch([int(key.remote_id)], partial, b"BODY[]<0>", truncated=True)
-
-    def _fetch(
-        self, uids: list[int], item: str, key: bytes, *, truncated: bool
-    ) -> Iterator[RawMessage]:
-        with self._errors("downloading messages"):
-            response = self.client.fetch(uids, [item, "INTERNALDATE"])
-        for uid in uids:
-            data = response.get(uid)
-            if data is None:  # expunged between listing and download
-                continue
-            yield RawMessage(
-                remote_id=str(uid),
-                raw=data.get(key) or b"",
-                received_at=data.get(b"INTERNALDATE"),
-                truncated=truncated,
-            )
+        body = f"BODY.PEEK[]<0.{self.max_message_bytes}>"
+        for chunk in _chunks([int(u) for u in remote_ids], CHUNK):
+            with self._errors("downloading messages"):
+                response = self.client.fetch(list(chunk), [body, "RFC822.SIZE", "INTERNALDATE"])
+            for uid in chunk:
+                data = response.get(uid)
+                if data is None:  # expunged between listing and download
+                    continue
+                yield RawMessage(
+                    remote_id=str(uid),
+                    raw=data.get(b"BODY[]<0>") or b"",
+                    received_at=data.get(b"INTERNALDATE"),
+                    truncated=int(data.get(b"RFC822.SIZE", 0)) > self.max_message_bytes,
+                )
 
     # --- plumbing -----------------------------------------------------------------------
 

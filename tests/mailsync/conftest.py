@@ -1,2 +1,7 @@
 # The real test servers (Dovecot, SMTP) for every mailsync test.
-from tests.servers.conftest_fixtures import dovecot, dovecot_plain, smtp_server  # noqa: F401
+from tests.servers.conftest_fixtures import (  # noqa: F401
+    dovecot,
+    dovecot_all_mail,
+    dovecot_plain,
+    smtp_server,
+)

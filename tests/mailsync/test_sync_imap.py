@@ -233,3 +233,35 @@ def test_the_key_read_before_download_is_the_parsers_key(dovecot, header):
         assert message_id_key(key.message_id) == expected.dedupe_key
     else:
         assert message_id_key(key.message_id) == ""  # no id: recognised after download instead
+
+
+def test_all_mail_is_synced_alone_once_without_duplicates(dovecot_all_mail):
+    server = dovecot_all_mail
+    both = email(1, sender=JANE, to=ALICE, subject="In Inbox and All Mail")
+    server.append("alice", "INBOX", both)
+    server.append("alice", "All Mail", both)
+    archived = server.append(
+        "alice", "All Mail", email(2, sender=JANE, to=ALICE, subject="Archived")
+    )
+    mailbox = connect_alice(server)
+
+    counts, _ = run_sync(mailbox)
+
+    assert counts.added == 2
+    assert subjects(mailbox) == ["Archived", "In Inbox and All Mail"]
+    assert set(MessageLocation.objects.values_list("folder__name", flat=True)) == {"All Mail"}
+    server.move("alice", "All Mail", "Trash", [archived])
+    run_sync(mailbox)
+    assert subjects(mailbox) == ["In Inbox and All Mail"]
+
+
+def test_a_server_without_condstore_is_never_sent_its_commands(dovecot_plain):
+    dovecot_plain.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(dovecot_plain)
+    run_sync(mailbox)
+    dovecot_plain.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+    run_sync(mailbox)
+    sent = " ".join(dovecot_plain.client_commands("alice")).upper()
+    for word in ("ENABLE", "QRESYNC", "CHANGEDSINCE", "MODSEQ", "CONDSTORE"):
+        assert word not in sent
+    assert subjects(mailbox) == ["Message 1", "Message 2"]

@@ -136,6 +136,7 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(d
         assert worker.returncode is None, "the sync finished before it could be killed"
     worker.send_signal(signal.SIGKILL)
     worker.wait()
+    wait_until_gone("mailbox_sync", deadline=time.monotonic() + 15)  # its parse workers too
     stored_when_killed = Message.objects.count()
     print(f"killed after {stored_when_killed} of {total} messages were stored")
 
@@ -147,6 +148,27 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(d
     ids = list(Message.objects.values_list("message_id", flat=True))
     assert len(ids) == len(set(ids)) == total, f"killed with {stored_when_killed} stored"
     assert set(ids) == {f"msg-{n}@customer.test" for n in range(total)}
+
+
+def wait_until_gone(command_word: str, *, deadline: float) -> None:
+    """Poll /proc until no process runs `command_word`: a killed sync leaves no orphan."""
+    while True:
+        alive = [
+            proc
+            for proc in Path("/proc").iterdir()
+            if proc.name.isdigit() and command_word.encode() in _cmdline(proc)
+        ]
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"orphans of the killed sync: {alive}"
+        time.sleep(0.05)  # polling a condition with a deadline, not racing
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def database_url() -> str:

@@ -42,10 +42,18 @@ def _require_dovecot() -> None:
 
 
 def _dovecot(
-    *, capabilities_hidden: tuple[str, ...] = (), rawlog: bool = False
+    *,
+    capabilities_hidden: tuple[str, ...] = (),
+    rawlog: bool = False,
+    special_folders: dict[str, str] | None = None,
 ) -> Iterator[Dovecot]:
     _require_dovecot()
-    server = Dovecot(users=DOVECOT_USERS, capabilities_hidden=capabilities_hidden, rawlog=rawlog)
+    server = Dovecot(
+        users=DOVECOT_USERS,
+        capabilities_hidden=capabilities_hidden,
+        rawlog=rawlog,
+        special_folders=special_folders,
+    )
     try:
         server.start()
         yield server
@@ -62,6 +70,12 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 def dovecot_plain() -> Iterator[Dovecot]:
     yield from _dovecot(capabilities_hidden=("CONDSTORE", "QRESYNC"), rawlog=True)
+
+
+@pytest.fixture
+def dovecot_all_mail() -> Iterator[Dovecot]:
+    """A Gmail-like server: an "All Mail" folder (\\All) holding every message once more."""
+    yield from _dovecot(special_folders={"All Mail": "\\All"})
 
 
 @pytest.fixture

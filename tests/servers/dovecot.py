@@ -16,6 +16,7 @@ use `close(background=True)`: the SIGTERM is sent at once and a thread waits and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import grp
 import os
@@ -28,6 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -69,6 +71,16 @@ APPEND_BATCH_BYTES = 16 * 1024 * 1024
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]")
 _COPYUID = re.compile(rb"(\d+) ([0-9:,]+) ([0-9:,]+)")
 _RAWLOG_STAMP = re.compile(r"(\d+\.\d+) ")
+
+
+# Every started instance, so that a script dying of an exception does not leave Dovecot running.
+_RUNNING: weakref.WeakSet[Dovecot] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_leftovers() -> None:
+    for server in list(_RUNNING):
+        server.close()
 
 
 class DovecotError(RuntimeError):
@@ -153,7 +165,10 @@ class Dovecot:
         port: int | None = None,
         separator: str = "/",
         rawlog: bool = False,
+        special_folders: Mapping[str, str] | None = None,
     ) -> None:
+        # Folder name -> SPECIAL-USE flag, e.g. {"All Mail": "\\All"} for a Gmail-like server.
+        self.special_folders = {**SPECIAL_FOLDERS, **(special_folders or {})}
         self.users: dict[str, str] = dict(users if users is not None else {"alice": "secret"})
         for name, password in self.users.items():
             _check_passwd_field(name)
@@ -193,6 +208,7 @@ class Dovecot:
         for _attempt in range(5):
             self.conf_path.write_text(self._config())
             if self._launch():
+                _RUNNING.add(self)
                 return
             if self._fixed_port or "Address already in use" not in self.log_tail():
                 break
@@ -287,9 +303,8 @@ class Dovecot:
 
     def _greets(self) -> bool:
         # imap-login sends its greeting only once the auth process answers, so a greeting means
-        # a LOGIN will work.
-        # A short timeout: if another program holds the port, Dovecot exits (checked by the
-        # caller) instead of this waiting for a greeting that never comes.
+        # a LOGIN will work. The timeout is short because if another program holds the port,
+        # Dovecot exits (the caller checks) and the greeting would never come.
         try:
             with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
                 return sock.makefile("rb").readline().startswith(b"* OK")
@@ -344,8 +359,8 @@ class Dovecot:
 
     def _config(self) -> str:
         mailboxes = "".join(
-            f"  mailbox {name} {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n"
-            for name, flag in SPECIAL_FOLDERS.items()
+            f'  mailbox "{name}" {{\n    special_use = {flag}\n    auto = subscribe\n  }}\n'
+            for name, flag in self.special_folders.items()
         )
         unprivileged = ""
         login_chroot = ""
