@@ -2,7 +2,8 @@
 
 Parsing is the import's main cost and pure Python, so threads would not help (the GIL); a small
 fork-based process pool does. Where a pool cannot be made (one core, no fork, a daemonic
-process), parsing runs in this process: same results, just slower.
+process such as a Celery prefork child), parsing runs in this process: same results, slower.
+A Celery worker started with `--pool threads` or `--pool solo` parses on every core.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ class ParsePool:
 
     def __enter__(self) -> ParsePool:
         cores = os.cpu_count() or 1
-        if cores > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # A Celery prefork child is daemonic, and daemonic processes may not have children.
+        daemonic = multiprocessing.current_process().daemon
+        if cores > 1 and not daemonic and "fork" in multiprocessing.get_all_start_methods():
             try:
                 self._pool = ProcessPoolExecutor(
                     max_workers=cores,
@@ -95,5 +98,11 @@ class ParsePool:
             results = [parse_or_reason(raw) for raw in raws]
             return lambda: results
         chunk = max(1, len(raws) // (4 * (os.cpu_count() or 1)))
-        pending = self._pool.map(parse_or_reason, raws, chunksize=chunk)  # submits every chunk
+        try:
+            pending = self._pool.map(parse_or_reason, raws, chunksize=chunk)  # submits all
+        except (AssertionError, OSError, RuntimeError) as error:  # workers could not start
+            logger.info("parsing in one process: %s", error)
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+            return self.parse_later(raws)
         return lambda: list(pending)
