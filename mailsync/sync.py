@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -100,7 +101,7 @@ def sync_mailbox(
         work = _Work(
             mailbox=mailbox,
             provider=provider,
-            context=match_context(mailbox),
+            context=match_context(mailbox) if total else MatchContext(frozenset(), frozenset()),
             counts=counts,
             pool=ParsePool() if total else None,
             holds_mail=mailbox.messages.exists(),
@@ -113,8 +114,10 @@ def sync_mailbox(
                         on_progress(done, total)
                     if on_batch:
                         on_batch()
-    with transaction.atomic():
-        counts.removed += orphans_delete(mailbox)
+    # Only a removal can orphan a message; a reconciliation also sweeps up after a crash.
+    if reconcile or any(p.delta.removed_ids or p.stale or p.delta.reset for p in plans):
+        with transaction.atomic():
+            counts.removed += orphans_delete(mailbox)
     return counts
 
 
@@ -128,11 +131,16 @@ def _plan(mailbox: Mailbox, provider: MailProvider, *, reconcile: bool) -> list[
     plans = []
     for remote_folder in remote:
         folder = folders[remote_folder.name]
-        known = frozenset(_known_ids(folder))
         if reconcile:
+            known = frozenset(_known_ids(folder))
             plans.append(_reconcile_plan(provider, folder, remote_folder, known, since))
             continue
-        delta = provider.folder_delta(remote_folder, _cursor(folder), known_ids=known, since=since)
+        delta = provider.folder_delta(
+            remote_folder,
+            _cursor(folder),
+            known_ids=functools.partial(_known_id_set, folder),
+            since=since,
+        )
         if folder.uidvalidity is None and mailbox.sync_since_days == 0:
             delta.new_ids = []  # "new mail only": start from the current state
         plans.append(FolderPlan(folder=folder, remote=remote_folder, delta=delta))
@@ -171,6 +179,10 @@ def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> dict[str, F
                     mailbox=mailbox, name=remote_folder.name, role=remote_folder.role
                 )
     return existing
+
+
+def _known_id_set(folder: Folder) -> frozenset[str]:
+    return frozenset(_known_ids(folder))
 
 
 def _known_ids(folder: Folder) -> Iterator[str]:

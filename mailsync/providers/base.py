@@ -7,7 +7,7 @@ cursor, for cheap keys of new messages and then for the raw bytes of the ones it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -89,7 +89,7 @@ class MailProvider(Protocol):
         folder: RemoteFolder,
         cursor: FolderCursor,
         *,
-        known_ids: frozenset[str],
+        known_ids: Callable[[], frozenset[str]],  # the ids the CRM holds, read only if needed
         since: date | None,
     ) -> FolderDelta: ...
 

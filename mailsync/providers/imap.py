@@ -13,7 +13,7 @@ import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -175,7 +175,7 @@ class ImapProvider:
         folder: RemoteFolder,
         cursor: FolderCursor,
         *,
-        known_ids: frozenset[str],
+        known_ids: Callable[[], frozenset[str]],
         since: date | None,
     ) -> FolderDelta:
         now = self._status(folder)
@@ -189,8 +189,8 @@ class ImapProvider:
             return FolderDelta(cursor=now)  # nothing moved: no SELECT, no SEARCH
         self._select(folder)
         if self.qresync and cursor.highest_modseq:
-            return self._qresync_delta(now, cursor, known_ids)
-        return self._uid_list_delta(now, cursor, known_ids)
+            return self._qresync_delta(now, cursor, known_ids())
+        return self._uid_list_delta(now, cursor, known_ids())
 
     def all_ids(self, folder: RemoteFolder, *, since: date | None) -> FolderDelta:
         return self._from_scratch(folder, self._status(folder), since=since, reset=False)
