@@ -17,6 +17,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -57,16 +58,17 @@ def start() -> int:
     run([*manage, "migrate", "--no-input", "-v", "0"], env)
     run([*manage, "createcachetable"], env)
     run([*manage, "seed_demo", "--if-empty"], env)
+    celery = [str(BIN / "celery"), "-A", "crm"]
+    where: dict[str, Any] = {"cwd": ROOT, "env": env}
     processes = [
         subprocess.Popen(
             [str(PYTHON), "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env
         ),
+        # Threads: syncs wait on the network; a first import parses on every core itself.
         subprocess.Popen(
-            [str(BIN / "celery"), "-A", "crm", "worker", "-l", "info", "-c", "2"], cwd=ROOT, env=env
+            [*celery, "worker", "-l", "info", "--pool", "threads", "-c", "4"], **where
         ),
-        subprocess.Popen(
-            [str(BIN / "celery"), "-A", "crm", "beat", "-l", "info"], cwd=ROOT, env=env
-        ),
+        subprocess.Popen([*celery, "beat", "-l", "info"], **where),
     ]
     # `kill` stops everything as Ctrl-C does, instead of orphaning the worker and beat.
     signal.signal(signal.SIGTERM, _interrupt)
