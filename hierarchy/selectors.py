@@ -132,10 +132,6 @@ def mailbox_visibility(viewer: User, *, cap: int | None = None) -> Visibility:
     return visibility
 
 
-def visible_mailbox_owner_ids(viewer: User) -> list[int]:
-    return mailbox_visibility(viewer).owner_ids
-
-
 def compute_visibility(
     nodes: Iterable[Node],
     *,

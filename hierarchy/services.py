@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -15,10 +16,10 @@ from django.db.models import Q
 
 from hierarchy.models import User, VisibilityLevel
 from hierarchy.selectors import (
+    Node,
     VisibleOwner,
     compute_visibility,
     load_tree,
-    mailbox_visibility,
     visible_mailbox_counts,
 )
 
@@ -83,9 +84,10 @@ def user_move(*, user: User, new_parent: User | None) -> list[CapWarning]:
         user.parent = new_parent
         user.save()
     _bump()
-    after = visible_mailbox_counts(load_tree())
+    tree_after = load_tree()
+    after = visible_mailbox_counts(tree_after)
     grown = [uid for uid, total in after.items() if total > before.get(uid, 0)]
-    return _warnings_for(list(User.objects.filter(pk__in=grown)))
+    return _warnings_for(list(User.objects.filter(pk__in=grown)), tree_after)
 
 
 def sync_only_user_create(*, serves: User, username: str | None = None) -> User:
@@ -109,18 +111,14 @@ def sync_only_user_create(*, serves: User, username: str | None = None) -> User:
 
 def users_over_cap() -> list[tuple[User, int]]:
     """Every user whose level allows more mailboxes than the cap, with that number."""
-    from django.conf import settings
-
     counts = visible_mailbox_counts(load_tree())
     over = {uid: n for uid, n in counts.items() if n > settings.VISIBILITY_MAILBOX_CAP}
     users = User.objects.filter(pk__in=over).order_by("tree_id", "lft")
     return [(user, over[user.pk]) for user in users]
 
 
-def _warnings_for(users: list[User]) -> list[CapWarning]:
-    from django.conf import settings
-
-    nodes = load_tree()
+def _warnings_for(users: list[User], nodes: list[Node] | None = None) -> list[CapWarning]:
+    nodes = load_tree() if nodes is None else nodes
     warnings = []
     for user in users:
         visibility = compute_visibility(
@@ -139,19 +137,6 @@ def _bump() -> None:
     from hierarchy.signals import bump_tree_version
 
     bump_tree_version()
-
-
-__all__ = [
-    "SUPPORT_GROUP",
-    "CapWarning",
-    "mailbox_visibility",
-    "support_group_ensure",
-    "sync_only_user_create",
-    "tree_lock",
-    "user_move",
-    "user_set_level",
-    "users_over_cap",
-]
 
 
 SUPPORT_GROUP = "Support staff"

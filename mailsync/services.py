@@ -5,6 +5,7 @@ Network calls (login checks, the sync itself) never run inside a transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -20,7 +21,13 @@ from django.utils import timezone
 
 from crm.core.addresses import clean_address
 from hierarchy.models import User
-from mailsync.connections import ImapAccount, check_imap, check_smtp, open_provider
+from mailsync.connections import (
+    ImapAccount,
+    account_of,
+    check_imap,
+    check_smtp,
+    open_provider,
+)
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
 from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
 from mailsync.sync import SyncCounts, sync_mailbox
@@ -106,10 +113,7 @@ def _check_logins(account: ImapAccount) -> None:
 
 def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
     """A new password for a disconnected mailbox: settings and synced mail are kept."""
-    from mailsync.connections import account_of
-
-    account = account_of(mailbox)
-    fresh = ImapAccount(**{**account.__dict__, "password": password})
+    fresh = dataclasses.replace(account_of(mailbox), password=password)
     try:
         check_imap(fresh)
     except ProviderError as error:
