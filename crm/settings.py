@@ -186,6 +186,12 @@ MAILBOX_SYNC_BATCH = env_int("MAILBOX_SYNC_BATCH", 500)
 # Larger messages are fetched only in part (their text comes first; attachments are never kept).
 MAILBOX_MAX_MESSAGE_BYTES = env_int("MAILBOX_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAILBOX_RECONCILE_INTERVAL_SECONDS = env_int("MAILBOX_RECONCILE_INTERVAL_SECONDS", 6 * 3600)
+# IMAP sessions a worker process keeps logged in between syncs (0: log in for every sync). A kept
+# session is closed after the idle time, and never reused past the age limit, so a changed
+# password is noticed by a fresh login even where the server keeps old sessions open.
+MAILBOX_KEPT_CONNECTIONS = env_int("MAILBOX_KEPT_CONNECTIONS", 100)
+MAILBOX_CONNECTION_IDLE_SECONDS = env_int("MAILBOX_CONNECTION_IDLE_SECONDS", 300)
+MAILBOX_CONNECTION_MAX_AGE_SECONDS = env_int("MAILBOX_CONNECTION_MAX_AGE_SECONDS", 20 * 60)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at

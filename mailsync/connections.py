@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import smtplib
 import socket
@@ -17,7 +19,8 @@ from mailsync.providers.base import (
     ProviderError,
     TemporaryFailure,
 )
-from mailsync.providers.imap import ImapProvider, ImapSettings, connect, is_loopback
+from mailsync.providers.imap import ImapProvider, ImapSettings, connect, is_loopback, tls_context
+from mailsync.providers.imap_sessions import SessionPool
 
 SECURITY_CHOICES = (
     ("ssl", "SSL/TLS"),
@@ -84,8 +87,22 @@ def open_provider(mailbox: Mailbox) -> MailProvider:
     if not mailbox.credentials:
         raise AuthenticationFailed("No stored credentials: reconnect the mailbox.")
     return ImapProvider(
-        account_of(mailbox).imap(), max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES
+        account_of(mailbox).imap(),
+        max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES,
+        sessions=imap_sessions(),
     )
+
+
+@functools.cache
+def imap_sessions() -> SessionPool:
+    """This process's IMAP sessions kept between syncs (providers/imap_sessions.py)."""
+    pool = SessionPool(
+        capacity=settings.MAILBOX_KEPT_CONNECTIONS,
+        max_idle=settings.MAILBOX_CONNECTION_IDLE_SECONDS,
+        max_age=settings.MAILBOX_CONNECTION_MAX_AGE_SECONDS,
+    )
+    atexit.register(pool.close_all)
+    return pool
 
 
 def check_imap(account: ImapAccount) -> None:
@@ -125,7 +142,7 @@ def check_smtp(account: ImapAccount, *, timeout: float = 15) -> None:
 
 
 def _smtp(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
-    context = ssl.create_default_context()
+    context = tls_context()
     if security == "ssl":
         return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     smtp = smtplib.SMTP(host, port, timeout=timeout)

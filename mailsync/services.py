@@ -224,6 +224,7 @@ def _progress(mailbox: Mailbox, done: int, total: int) -> None:
     )
 
 
+@transaction.atomic  # one commit for the run and the state
 def _succeeded(mailbox: Mailbox, run: SyncRun, counts: SyncCounts) -> None:
     now = timezone.now()
     SyncRun.objects.filter(pk=run.pk).update(

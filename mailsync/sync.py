@@ -104,7 +104,7 @@ def sync_mailbox(
             context=match_context(mailbox) if total else MatchContext(frozenset(), frozenset()),
             counts=counts,
             pool=ParsePool() if total else None,
-            holds_mail=mailbox.messages.exists(),
+            holds_mail=bool(total) and mailbox.messages.exists(),
         )
         with work.pool or contextlib.nullcontext():
             for plan in plans:
@@ -215,6 +215,8 @@ def _id_order(remote_id: str) -> tuple[int, str]:
 def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
     folder, delta, counts = plan.folder, plan.delta, work.counts
     removed_ids = delta.removed_ids + plan.stale
+    if delta.unchanged and not removed_ids and _cursor_holds(folder, delta.cursor):
+        return  # a quiet folder: nothing to write
     with transaction.atomic():
         if delta.reset:
             locations_forget(folder)
@@ -313,6 +315,14 @@ def _save_validity(folder: Folder, cursor: FolderCursor) -> None:
     # The old modseq and next UID mean nothing under the new UIDVALIDITY.
     folder.uidvalidity, folder.highest_modseq, folder.next_uid = cursor.validity, None, None
     folder.save(update_fields=["uidvalidity", "last_uid", "highest_modseq", "next_uid"])
+
+
+def _cursor_holds(folder: Folder, cursor: FolderCursor) -> bool:
+    return (folder.uidvalidity, folder.next_uid, folder.highest_modseq) == (
+        cursor.validity,
+        cursor.next_uid,
+        cursor.highest_modseq,
+    ) and folder.last_uid >= cursor.last_uid
 
 
 def _save_cursor(folder: Folder, cursor: FolderCursor) -> None:

@@ -1,19 +1,23 @@
 """Any IMAP server, through imapclient.
 
-Change detection per folder: STATUS first (one round trip: nothing new costs nothing more);
-with QRESYNC, UID FETCH ... (CHANGEDSINCE m VANISHED) returns only what changed (RFC 7162);
-otherwise the live UID list (UID SEARCH UNDELETED) is compared with what the CRM holds.
-A message flagged \\Deleted counts as gone, as it is in every mail client.
+Change detection per folder: the folder's state first (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; with
+CONDSTORE, nothing new costs nothing more), from a NOOP for the folder a kept session has selected
+(imap_sessions.py) and from STATUS for the others; with QRESYNC, UID FETCH ... (CHANGEDSINCE m
+VANISHED) returns only what changed (RFC 7162); otherwise the live UID list (UID SEARCH UNDELETED)
+is compared with what the CRM holds. A message flagged \\Deleted counts as gone, as it is in
+every mail client.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,6 +36,7 @@ from mailsync.providers.base import (
     RemoteFolder,
     TemporaryFailure,
 )
+from mailsync.providers.imap_sessions import ImapSession, SessionPool, session_key
 
 CHUNK = 500  # UIDs per FETCH: large enough to stream, small enough to bound memory
 TIMEOUT = 30.0
@@ -86,6 +91,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Certificate-verifying TLS settings, made once: loading the system's CA certificates takes
+    about 30 ms, more than the rest of a quiet sync."""
+    return ssl.create_default_context()
+
+
 def connect(settings: ImapSettings, *, timeout: float = TIMEOUT) -> IMAPClient:
     """A logged-in client, or a ProviderError saying exactly what failed."""
     if settings.security == "plain" and not is_loopback(settings.host):
@@ -98,11 +110,11 @@ def connect(settings: ImapSettings, *, timeout: float = TIMEOUT) -> IMAPClient:
             settings.host,
             port=settings.port,
             ssl=settings.security == "ssl",
-            ssl_context=ssl.create_default_context(),
+            ssl_context=tls_context(),
             timeout=timeout,
         )
         if settings.security == "starttls":
-            client.starttls(ssl.create_default_context())
+            client.starttls(tls_context())
     except socket.gaierror:
         raise TemporaryFailure(f"The IMAP server {settings.host} was not found (DNS).") from None
     except ConnectionRefusedError:
@@ -134,23 +146,53 @@ def _close_quietly(client: IMAPClient) -> None:
 
 
 class ImapProvider:
+    """One sync's view of an IMAP account, on a fresh session or one kept from the last sync
+    (imap_sessions.py: a parked session answers "has the largest folder changed?" with a NOOP)."""
+
     def __init__(
         self,
         settings: ImapSettings,
         *,
         timeout: float = TIMEOUT,
         max_message_bytes: int = 25 * 1024 * 1024,
+        sessions: SessionPool | None = None,
     ) -> None:
         self.max_message_bytes = max_message_bytes
-        self.client = connect(settings, timeout=timeout)
-        self.client.normalise_times = False  # aware INTERNALDATEs, not naive local time
-        capabilities = set(self.client.capabilities())
-        self.condstore = b"CONDSTORE" in capabilities
-        self.qresync = False
-        if b"QRESYNC" in capabilities:
-            enabled = self.client.enable("QRESYNC")
-            self.qresync = b"QRESYNC" in {c.upper() for c in enabled}
-        self._selected: str | None = None
+        self._sessions = sessions
+        self._key = session_key(
+            settings.host, settings.port, settings.security, settings.username, settings.password
+        )
+        reused = self._reused_session()
+        self.session = reused or _open_session(settings, timeout)
+        self.client = self.session.client
+        # The parked folder's state is current only if the NOOP reported no change in it.
+        self._parked_current = reused is not None and reused.parked is not None
+        self._parked_current = self._parked_current and not _changes_reported(self.client)
+        self.client._imap.untagged_responses.clear()
+        # Whether a command's answer carried a change to the selected folder made after its
+        # parked state (imapclient keeps no FETCH or VANISHED for later): then re-park.
+        self._reports_consumed = False
+        self._broken = False
+        self._seen: set[str] = set()  # folders whose state this sync read: where it may park
+
+    @property
+    def condstore(self) -> bool:
+        return self.session.condstore
+
+    @property
+    def qresync(self) -> bool:
+        return self.session.qresync
+
+    def _reused_session(self) -> ImapSession | None:
+        session = self._sessions.take(self._key) if self._sessions else None
+        if session is None:
+            return None
+        try:
+            session.client.noop()  # also how the server reports changes to the parked folder
+        except Exception:  # dropped by the server, timed out...: a new login will tell
+            session.shut()
+            return None
+        return session
 
     # --- folders ------------------------------------------------------------------------
 
@@ -178,7 +220,7 @@ class ImapProvider:
         known_ids: Callable[[], frozenset[str]],
         since: date | None,
     ) -> FolderDelta:
-        now = self._status(folder)
+        now = self._state(folder)
         if now.validity != cursor.validity:
             return self._from_scratch(folder, now, since=since, reset=cursor.validity is not None)
         if (
@@ -193,7 +235,25 @@ class ImapProvider:
         return self._uid_list_delta(now, cursor, known_ids())
 
     def all_ids(self, folder: RemoteFolder, *, since: date | None) -> FolderDelta:
-        return self._from_scratch(folder, self._status(folder), since=since, reset=False)
+        return self._from_scratch(folder, self._state(folder), since=since, reset=False)
+
+    def _state(self, folder: RemoteFolder) -> FolderCursor:
+        """The folder's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now.
+
+        STATUS must not be used to check the selected folder for changes (RFC 3501 6.3.10): a
+        parked folder the NOOP found unchanged is as it was parked, otherwise it is re-opened.
+        A new session that will be kept opens its Inbox at once rather than asking STATUS and
+        opening it again to park: on a large folder each costs the server an index read.
+        """
+        self._seen.add(folder.name)
+        if folder.name == self.session.selected:
+            if self._parked_current and not self._reports_consumed and self.session.parked:
+                return self.session.parked
+            return self._examine(folder) or self._status(folder)
+        new_session = self._sessions is not None and self.session.selected is None
+        if new_session and folder.role in ("inbox", "all"):
+            return self._examine(folder) or self._status(folder)
+        return self._status(folder)
 
     def _status(self, folder: RemoteFolder) -> FolderCursor:
         items = [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"]
@@ -201,14 +261,8 @@ class ImapProvider:
             items.append(b"HIGHESTMODSEQ")
         with self._errors(f"reading the state of {folder.name}"):
             status = self.client.folder_status(folder.name, items)
-        modseq = status.get(b"HIGHESTMODSEQ")
-        next_uid = int(status[b"UIDNEXT"])
-        return FolderCursor(
-            validity=int(status[b"UIDVALIDITY"]),
-            last_uid=next_uid - 1,
-            highest_modseq=int(modseq) if modseq is not None else None,
-            next_uid=next_uid,
-        )
+        self.session.sizes[folder.name] = int(status.get(b"MESSAGES", 0))
+        return _cursor_of(status)
 
     def _from_scratch(
         self, folder: RemoteFolder, now: FolderCursor, *, since: date | None, reset: bool
@@ -255,36 +309,61 @@ class ImapProvider:
     def _changed_since(
         self, last_uid: int, modseq: int
     ) -> tuple[dict[str, tuple[bytes, ...]], set[str]]:
-        """Flags changed and UIDs expunged since `modseq` among UIDs up to `last_uid`.
-
-        imapclient's fetch() cannot send a range or return VANISHED (EARLIER) responses, so
-        this one command goes through imaplib directly.
-        """
-        imap = self.client._imap
-        with self._errors("reading changes"):
-            typ, data = imap.uid(
-                "FETCH", f"1:{last_uid}", f"(UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)"
-            )
-            if typ != "OK":
-                raise TemporaryFailure(f"The server refused CHANGEDSINCE: {data!r}")
-            vanished_lines = imap.untagged_responses.pop("VANISHED", [])
-        fetched = parse_fetch_response([d for d in data if d is not None], True, True)
+        """Flags changed and UIDs expunged since `modseq` among UIDs up to `last_uid`."""
+        fetched = self._uid_fetch(
+            f"1:{last_uid}", f"(UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)", "reading changes"
+        )
+        vanished_lines = self.client._imap.untagged_responses.pop("VANISHED", [])
+        if any(b"EARLIER" not in _bytes(line) for line in vanished_lines):
+            self._reports_consumed = True  # an expunge reported as it happened, taken here
         changed = {str(uid): tuple(item.get(b"FLAGS", ())) for uid, item in fetched.items()}
         vanished = {uid for line in vanished_lines for uid in _uids_in_vanished(line, last_uid)}
         return changed, vanished
+
+    def _uid_fetch(self, uids: str, items: str, doing: str) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH through imaplib, every answer kept. imapclient's fetch() cannot send a
+        range or modifiers, and drops the FETCH responses the server sends unasked about other
+        messages, which tell that the parked state went stale (_note_change_reports)."""
+        with self._errors(doing):
+            typ, data = self.client._imap.uid("FETCH", uids, items)
+        if typ != "OK":
+            raise TemporaryFailure(f"The IMAP server refused a FETCH while {doing}: {data!r}")
+        fetched: dict[int, dict[bytes, Any]] = parse_fetch_response(
+            [d for d in data if d is not None], False, True
+        )
+        self._note_change_reports(fetched.values())
+        return fetched
+
+    def _note_change_reports(self, items: Iterable[dict[bytes, Any]]) -> None:
+        """If a FETCH response is newer than the parked state (a higher MODSEQ, or flags we did
+        not ask for without one), that state is stale: the server will not report it again."""
+        parked = self.session.parked
+        parked_modseq = parked.highest_modseq if parked else None
+        for item in items:
+            modseq = item.get(b"MODSEQ")
+            if modseq and parked_modseq is not None:
+                newer = int(modseq[0]) > parked_modseq
+            else:
+                newer = b"FLAGS" in item
+            if newer:
+                self._reports_consumed = True
+                return
 
     # --- downloads ----------------------------------------------------------------------
 
     def fetch_keys(self, folder: RemoteFolder, remote_ids: Sequence[str]) -> list[MessageKey]:
         self._select(folder)
         keys: list[MessageKey] = []
-        for chunk in _chunks(remote_ids, CHUNK * 4):
-            with self._errors(f"reading headers in {folder.name}"):
-                response = self.client.fetch(
-                    [int(u) for u in chunk], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
-                )
-            for uid, item in response.items():
-                header = item.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"") or b""
+        for chunk in _chunks([int(u) for u in remote_ids], CHUNK * 4):
+            response = self._uid_fetch(
+                _uid_set(chunk),
+                "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+                f"reading headers in {folder.name}",
+            )
+            for uid in chunk:  # not response's keys: it may hold unasked flag changes
+                if uid not in response:  # expunged meanwhile
+                    continue
+                header = response[uid].get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"") or b""
                 keys.append(MessageKey(remote_id=str(uid), message_id=_message_id(header)))
         keys.sort(key=lambda k: int(k.remote_id))
         return keys
@@ -295,8 +374,9 @@ class ImapProvider:
         self._select(folder)
         body = f"BODY.PEEK[]<0.{self.max_message_bytes}>"
         for chunk in _chunks([int(u) for u in remote_ids], CHUNK):
-            with self._errors("downloading messages"):
-                response = self.client.fetch(list(chunk), [body, "RFC822.SIZE", "INTERNALDATE"])
+            response = self._uid_fetch(
+                _uid_set(chunk), f"({body} RFC822.SIZE INTERNALDATE)", "downloading messages"
+            )
             for uid in chunk:
                 data = response.get(uid)
                 if data is None:  # expunged between listing and download
@@ -311,24 +391,97 @@ class ImapProvider:
     # --- plumbing -----------------------------------------------------------------------
 
     def _select(self, folder: RemoteFolder) -> None:
-        if self._selected != folder.name:
-            with self._errors(f"opening {folder.name}"):
-                self.client.select_folder(folder.name, readonly=True)
-            self._selected = folder.name
+        if self.session.selected != folder.name:
+            self._examine(folder)
+
+    def _examine(self, folder: RemoteFolder) -> FolderCursor | None:
+        """Select the folder read-only; its state from the answer, if the server gave it all."""
+        self.session.selected, self.session.parked = None, None
+        with self._errors(f"opening {folder.name}"):
+            response = self.client.select_folder(folder.name, readonly=True)
+        self.client._imap.untagged_responses.clear()  # from here on, only changes accumulate
+        self.session.selected = folder.name
+        self.session.sizes[folder.name] = int(response.get(b"EXISTS", 0))
+        wanted = {b"UIDNEXT", b"UIDVALIDITY"} | ({b"HIGHESTMODSEQ"} if self.condstore else set())
+        if wanted <= set(response):  # not every server sends them all: then STATUS will tell
+            self.session.parked = _cursor_of(response)
+        self._parked_current, self._reports_consumed = self.session.parked is not None, False
+        return self.session.parked
 
     def close(self) -> None:
-        _close_quietly(self.client)
+        """Park the session for the next sync, or log out if it cannot be trusted."""
+        if self._sessions is None or self._broken:
+            _close_quietly(self.client)
+            return
+        try:
+            self._park()
+        except Exception:
+            self.session.shut()
+            return
+        self._sessions.give_back(self._key, self.session)
 
-    @staticmethod
+    def _park(self) -> None:
+        """Leave the largest folder selected, with its state as of its selection."""
+        sizes = {name: self.session.sizes.get(name, 0) for name in self._seen}
+        if not sizes:
+            return
+        largest = max(sizes, key=lambda name: (sizes[name], name == "INBOX"))
+        if largest == self.session.selected and self._parked_current and not self._reports_consumed:
+            return  # nothing since the selection or the NOOP took a change report away
+        self._examine(RemoteFolder(name=largest, role=""))
+
     @contextlib.contextmanager
-    def _errors(doing: str) -> Iterator[None]:
+    def _errors(self, doing: str) -> Iterator[None]:
         """Socket and protocol errors become a TemporaryFailure saying what we were doing."""
         try:
             yield
         except ProviderError:
+            self._broken = True
             raise
         except (OSError, IMAPClientError, EOFError) as error:
+            self._broken = True
             raise TemporaryFailure(f"The IMAP connection failed while {doing}: {error}.") from None
+
+
+def _open_session(settings: ImapSettings, timeout: float) -> ImapSession:
+    client = connect(settings, timeout=timeout)
+    client.normalise_times = False  # aware INTERNALDATEs, not naive local time
+    try:
+        capabilities = set(client.capabilities())
+        enabled: set[bytes] = set()
+        # QRESYNC implies CONDSTORE; either makes SELECT answer with HIGHESTMODSEQ (RFC 7162).
+        if b"QRESYNC" in capabilities:
+            enabled = {c.upper() for c in client.enable("QRESYNC")}
+        elif {b"CONDSTORE", b"ENABLE"} <= capabilities:
+            enabled = {c.upper() for c in client.enable("CONDSTORE")}
+    except (OSError, IMAPClientError, EOFError) as error:
+        _close_quietly(client)
+        raise TemporaryFailure(f"The IMAP server failed after login: {error}.") from None
+    return ImapSession(
+        client=client,
+        condstore=b"CONDSTORE" in capabilities,
+        qresync=b"QRESYNC" in enabled,
+        opened_at=time.monotonic(),
+    )
+
+
+def _changes_reported(client: IMAPClient) -> bool:
+    """Whether the server sent anything about the selected folder since the last clear:
+    new mail (EXISTS, RECENT), expunges (EXPUNGE, VANISHED), flags (FETCH), a new HIGHESTMODSEQ.
+    imaplib files every unsolicited response here by name; OK/NO/BAD it clears by itself."""
+    return bool(set(client._imap.untagged_responses) - {"OK", "NO", "BAD", "CAPABILITY"})
+
+
+def _cursor_of(response: dict[bytes, Any]) -> FolderCursor:
+    """A cursor from a STATUS or SELECT response."""
+    modseq = response.get(b"HIGHESTMODSEQ")
+    next_uid = int(response[b"UIDNEXT"])
+    return FolderCursor(
+        validity=int(response[b"UIDVALIDITY"]),
+        last_uid=next_uid - 1,
+        highest_modseq=int(modseq) if modseq is not None else None,
+        next_uid=next_uid,
+    )
 
 
 def folder_role(flags: Sequence[bytes], name: str) -> str:
@@ -345,6 +498,14 @@ def _message_id(header_block: bytes) -> str:
     """The raw Message-ID header value (the parser normalises it)."""
     _, _, value = header_block.partition(b":")
     return value.decode("utf-8", "replace").strip()
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    return ",".join(str(uid) for uid in uids)
+
+
+def _bytes(line: bytes | str) -> bytes:
+    return line.encode() if isinstance(line, str) else line
 
 
 def _uids_in_vanished(line: bytes | str, last_uid: int) -> Iterator[str]:

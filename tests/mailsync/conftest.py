@@ -3,5 +3,6 @@ from tests.servers.conftest_fixtures import (  # noqa: F401
     dovecot,
     dovecot_all_mail,
     dovecot_plain,
+    dovecot_recorded,
     smtp_server,
 )

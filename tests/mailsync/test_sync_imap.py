@@ -5,7 +5,9 @@ from email.message import EmailMessage
 
 import pytest
 
+from mailsync import connections
 from mailsync.models import Direction, Message, MessageLocation, SkippedMessage
+from mailsync.providers.imap_sessions import SessionPool
 from tests.mailsync.sync_helpers import connect_alice, email, run_sync, subjects
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
@@ -15,9 +17,19 @@ JANE = "jane@customer.test"
 
 
 @pytest.fixture(params=["qresync", "plain"])
-def server(request):
+def server(request, sessions):
     """Every scenario runs against a full Dovecot and one hiding CONDSTORE and QRESYNC."""
     return request.getfixturevalue("dovecot" if request.param == "qresync" else "dovecot_plain")
+
+
+@pytest.fixture(params=["kept", "fresh"])
+def sessions(request, monkeypatch):
+    """...and with each sync on the session kept from the last one (a worker's steady state),
+    or on a fresh login (its first sync of a mailbox, or one past the session age limit)."""
+    if request.param == "fresh":
+        pool = SessionPool(capacity=0, max_idle=0, max_age=0)
+        monkeypatch.setattr(connections, "imap_sessions", lambda: pool)
+    return request.param
 
 
 def test_first_import_mirrors_synced_folders_and_skips_trash_junk_drafts(server):

@@ -14,6 +14,7 @@ POSTCARD_REQUIRE_SERVERS=1 (CI) turns that skip into a failure.
   recording what clients send (`dovecot_plain.client_commands("alice")`). Dovecot still
   executes ENABLE QRESYNC or CHANGEDSINCE if a client sends them anyway: assert on the recorded
   commands to prove a client did not.
+- `dovecot_recorded`: `dovecot`, recording what clients send, one file per session.
 - `smtp_server`: alice/secret, AUTH PLAIN/LOGIN without TLS, messages in `.messages`.
 """
 
@@ -70,6 +71,12 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 def dovecot_plain() -> Iterator[Dovecot]:
     yield from _dovecot(capabilities_hidden=("CONDSTORE", "QRESYNC"), rawlog=True)
+
+
+@pytest.fixture
+def dovecot_recorded() -> Iterator[Dovecot]:
+    """`dovecot` recording what clients send (`dovecot_recorded.client_commands("alice")`)."""
+    yield from _dovecot(rawlog=True)
 
 
 @pytest.fixture

@@ -425,6 +425,10 @@ class Dovecot:
             raise KeyError(user)
         self.add_user(user, new)
 
+    def kick(self, user: str) -> None:
+        """End every open session of `user`, as providers do when a password changes."""
+        self.doveadm("kick", user)
+
     def add_user(self, user: str, password: str) -> None:
         _check_passwd_field(user)
         _check_passwd_field(password)
