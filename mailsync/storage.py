@@ -5,7 +5,7 @@ or resumed sync) adds nothing. Callers run these inside one transaction with the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,11 +82,14 @@ def skipped_add(folder: Folder, remote_id: str, reason: str) -> None:
     )
 
 
-def locations_remove(folder: Folder, remote_ids: Iterable[str]) -> int:
+def locations_remove(folder: Folder, remote_ids: Iterable[str]) -> set[int]:
+    """Forget these ids in the folder; the messages they pointed to (maybe orphans now)."""
     ids = list(remote_ids)
     SkippedMessage.objects.filter(folder=folder, remote_id__in=ids).delete()
-    deleted, _ = MessageLocation.objects.filter(folder=folder, remote_id__in=ids).delete()
-    return deleted
+    locations = MessageLocation.objects.filter(folder=folder, remote_id__in=ids)
+    messages = set(locations.values_list("message_id", flat=True))
+    locations.delete()
+    return messages
 
 
 def locations_forget(folder: Folder) -> None:
@@ -95,10 +98,12 @@ def locations_forget(folder: Folder) -> None:
     SkippedMessage.objects.filter(folder=folder).delete()
 
 
-def orphans_delete(mailbox: Mailbox) -> int:
-    """Messages no longer in any synced folder are gone from the mailbox: mirror that."""
-    orphans = Message.objects.filter(mailbox=mailbox).exclude(
-        Exists(MessageLocation.objects.filter(message=OuterRef("pk")))
-    )
+def orphans_delete(mailbox: Mailbox, among: Collection[int] | None = None) -> int:
+    """Messages no longer in any synced folder are gone from the mailbox: mirror that.
+    `among`: only these messages can have lost their last location (all if None)."""
+    candidates = Message.objects.filter(mailbox=mailbox)
+    if among is not None:
+        candidates = candidates.filter(pk__in=list(among))
+    orphans = candidates.exclude(Exists(MessageLocation.objects.filter(message=OuterRef("pk"))))
     _, by_model = orphans.delete()
     return by_model.get(Message._meta.label, 0)

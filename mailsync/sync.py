@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -70,6 +70,7 @@ class _Work:
     counts: SyncCounts
     pool: ParsePool | None
     holds_mail: bool  # False for a first import: nothing can be held already
+    maybe_orphaned: set[int] = field(default_factory=set)  # messages that lost a location
 
 
 @dataclass
@@ -114,10 +115,14 @@ def sync_mailbox(
                         on_progress(done, total)
                     if on_batch:
                         on_batch()
-    # Only a removal can orphan a message; a reconciliation also sweeps up after a crash.
-    if reconcile or any(p.delta.removed_ids or p.stale or p.delta.reset for p in plans):
+    # Only a removal can orphan a message (after every folder: a move adds the new location
+    # later in the same sync). A reconciliation also sweeps up after a crash.
+    if reconcile or any(p.delta.reset for p in plans):
         with transaction.atomic():
             counts.removed += orphans_delete(mailbox)
+    elif work.maybe_orphaned:
+        with transaction.atomic():
+            counts.removed += orphans_delete(mailbox, among=work.maybe_orphaned)
     return counts
 
 
@@ -181,8 +186,16 @@ def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> dict[str, F
     return existing
 
 
-def _known_id_set(folder: Folder) -> frozenset[str]:
-    return frozenset(_known_ids(folder))
+def _known_id_set(folder: Folder, among: Collection[str] | None = None) -> frozenset[str]:
+    if among is None:
+        return frozenset(_known_ids(folder))
+    wanted, found = list(among), set[str]()
+    for start in range(0, len(wanted), 5000):  # bounded IN lists
+        chunk = wanted[start : start + 5000]
+        for model in (MessageLocation, SkippedMessage):
+            rows = model.objects.filter(folder=folder, remote_id__in=chunk)
+            found.update(rows.values_list("remote_id", flat=True))
+    return frozenset(found)
 
 
 def _known_ids(folder: Folder) -> Iterator[str]:
@@ -200,8 +213,12 @@ def _cursor(folder: Folder) -> FolderCursor:
 
 
 def _window_start(mailbox: Mailbox) -> date | None:
-    if not mailbox.sync_since_days:
+    """The oldest day mirrored: None for everything; "new mail only" starts on the day the
+    mailbox was connected (IMAP's SINCE counts whole days)."""
+    if mailbox.sync_since_days is None:
         return None
+    if mailbox.sync_since_days == 0:
+        return timezone.localdate(mailbox.created_at)
     return timezone.localdate() - timedelta(days=mailbox.sync_since_days)
 
 
@@ -224,7 +241,7 @@ def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
             _save_validity(folder, delta.cursor)
             counts.notes.append(f"{folder.name}: UIDVALIDITY changed, re-linked by Message-ID")
         if removed_ids:  # messages left without a location are deleted at the end (orphans)
-            locations_remove(folder, removed_ids)
+            work.maybe_orphaned |= locations_remove(folder, removed_ids)
     if plan.reconciling and (plan.stale or delta.new_ids):
         counts.notes.append(
             f"{folder.name}: drift repaired, {len(delta.new_ids)} missing fetched, "

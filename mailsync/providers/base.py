@@ -7,7 +7,7 @@ cursor, for cheap keys of new messages and then for the raw bytes of the ones it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -81,6 +81,13 @@ class RawMessage:
     truncated: bool  # only the start was fetched (message over the size limit)
 
 
+class KnownIds(Protocol):
+    """The remote ids the CRM holds in a folder: all of them (a read of the whole folder), or
+    only those among `among` (a cheap lookup, when the provider knows what changed)."""
+
+    def __call__(self, among: Collection[str] | None = None) -> frozenset[str]: ...
+
+
 class MailProvider(Protocol):
     def folders(self) -> list[RemoteFolder]: ...
 
@@ -89,7 +96,7 @@ class MailProvider(Protocol):
         folder: RemoteFolder,
         cursor: FolderCursor,
         *,
-        known_ids: Callable[[], frozenset[str]],  # the ids the CRM holds, read only if needed
+        known_ids: KnownIds,  # read only if needed
         since: date | None,
     ) -> FolderDelta: ...
 

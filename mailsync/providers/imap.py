@@ -17,7 +17,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,6 +30,7 @@ from mailsync.providers.base import (
     AuthenticationFailed,
     FolderCursor,
     FolderDelta,
+    KnownIds,
     MessageKey,
     ProviderError,
     RawMessage,
@@ -158,7 +159,7 @@ class ImapProvider:
         sessions: SessionPool | None = None,
     ) -> None:
         self.max_message_bytes = max_message_bytes
-        self._sessions = sessions
+        self._sessions = sessions if sessions is not None and sessions.capacity > 0 else None
         self._key = session_key(
             settings.host, settings.port, settings.security, settings.username, settings.password
         )
@@ -217,7 +218,7 @@ class ImapProvider:
         folder: RemoteFolder,
         cursor: FolderCursor,
         *,
-        known_ids: Callable[[], frozenset[str]],
+        known_ids: KnownIds,
         since: date | None,
     ) -> FolderDelta:
         now = self._state(folder)
@@ -231,7 +232,7 @@ class ImapProvider:
             return FolderDelta(cursor=now)  # nothing moved: no SELECT, no SEARCH
         self._select(folder)
         if self.qresync and cursor.highest_modseq:
-            return self._qresync_delta(now, cursor, known_ids())
+            return self._qresync_delta(now, cursor, known_ids, since)
         return self._uid_list_delta(now, cursor, known_ids())
 
     def all_ids(self, folder: RemoteFolder, *, since: date | None) -> FolderDelta:
@@ -286,24 +287,29 @@ class ImapProvider:
         return FolderDelta(cursor=now, new_ids=new, removed_ids=sorted(known_ids - live, key=int))
 
     def _qresync_delta(
-        self, now: FolderCursor, cursor: FolderCursor, known_ids: frozenset[str]
+        self, now: FolderCursor, cursor: FolderCursor, known_ids: KnownIds, since: date | None
     ) -> FolderDelta:
-        removed: set[str] = set()
-        undeleted: set[str] = set()
+        """Only what changed is listed, so only those ids are looked up among the held ones."""
+        changed: dict[str, tuple[bytes, ...]] = {}
+        vanished: set[str] = set()
         if cursor.last_uid > 0:
             changed, vanished = self._changed_since(cursor.last_uid, cursor.highest_modseq or 0)
-            removed |= {u for u in vanished if u in known_ids}
-            for uid, flags in changed.items():
-                if b"\\Deleted" not in flags and uid not in known_ids:
-                    undeleted.add(uid)
-            removed |= {u for u, flags in changed.items() if b"\\Deleted" in flags} & known_ids
         with self._errors("listing new messages"):
             fresh = self.client.search(["UID", f"{cursor.last_uid + 1}:*", "UNDELETED"])
-        new = {str(u) for u in fresh if u > cursor.last_uid} | undeleted
+        arrived = {str(u) for u in fresh if u > cursor.last_uid}
+        known = known_ids(vanished | set(changed) | arrived)
+        deleted = {uid for uid, flags in changed.items() if b"\\Deleted" in flags}
+        undeleted = set(changed) - deleted - known  # \\Deleted taken off again: back
+        if undeleted and since is not None:  # not old mail whose flags changed (read, starred)
+            with self._errors("listing changed messages"):
+                recent = self.client.search(
+                    ["UID", _uid_set(sorted(map(int, undeleted))), "SINCE", since]
+                )
+            undeleted = {str(uid) for uid in recent}
         return FolderDelta(
             cursor=now,
-            new_ids=sorted(new - known_ids, key=int),
-            removed_ids=sorted(removed, key=int),
+            new_ids=sorted((arrived | undeleted) - known, key=int),
+            removed_ids=sorted((vanished | deleted) & known, key=int),
         )
 
     def _changed_since(

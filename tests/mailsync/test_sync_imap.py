@@ -158,12 +158,47 @@ def test_how_far_back_limits_the_first_import_only(server):
 
 
 def test_new_mail_only_imports_nothing_old(server):
-    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    days_ago = datetime.now(UTC) - timedelta(days=3)
+    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE), internal_date=days_ago)
     mailbox = connect_alice(server, since_days=0)
     run_sync(mailbox)
     assert subjects(mailbox) == []
     server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
     run_sync(mailbox)
+    assert subjects(mailbox) == ["Message 2"]
+    run_sync(mailbox, reconcile=True)  # the window holds for the reconciliation too
+    assert subjects(mailbox) == ["Message 2"]
+
+
+def test_an_undeleted_message_comes_back(server):
+    uid = server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    server.flag_deleted("alice", "INBOX", [uid])
+    run_sync(mailbox)
+    assert subjects(mailbox) == []
+    server.set_flags("alice", "INBOX", [uid], [])
+
+    run_sync(mailbox)  # with QRESYNC the flag change tells; otherwise the reconciliation
+    if "QRESYNC" in server.capabilities_hidden:
+        run_sync(mailbox, reconcile=True)
+
+    assert subjects(mailbox) == ["Message 1"]
+
+
+def test_flag_changes_on_mail_older_than_the_window_bring_nothing_in(server):
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    old = server.append(
+        "alice", "INBOX", email(1, sender=JANE, to=ALICE, days_ago=400), internal_date=long_ago
+    )
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE, days_ago=2))
+    mailbox = connect_alice(server, since_days=30)
+    run_sync(mailbox)
+    server.set_flags("alice", "INBOX", [old], ["\\Seen", "\\Flagged"])  # read on the phone
+
+    counts, provider = run_sync(mailbox)
+
+    assert (counts.added, provider.downloaded) == (0, [])
     assert subjects(mailbox) == ["Message 2"]
 
 
