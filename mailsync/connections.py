@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -93,16 +93,23 @@ def open_provider(mailbox: Mailbox) -> MailProvider:
     )
 
 
-@functools.cache
+_pool_lock = threading.Lock()
+_pools: list[SessionPool] = []
+
+
 def imap_sessions() -> SessionPool:
-    """This process's IMAP sessions kept between syncs (providers/imap_sessions.py)."""
-    pool = SessionPool(
-        capacity=settings.MAILBOX_KEPT_CONNECTIONS,
-        max_idle=settings.MAILBOX_CONNECTION_IDLE_SECONDS,
-        max_age=settings.MAILBOX_CONNECTION_MAX_AGE_SECONDS,
-    )
-    atexit.register(pool.close_all)
-    return pool
+    """This process's IMAP sessions kept between syncs (providers/imap_sessions.py); made once,
+    under a lock: a threads-pool worker's first syncs may ask for it at the same moment."""
+    with _pool_lock:
+        if not _pools:
+            pool = SessionPool(
+                capacity=settings.MAILBOX_KEPT_CONNECTIONS,
+                max_idle=settings.MAILBOX_CONNECTION_IDLE_SECONDS,
+                max_age=settings.MAILBOX_CONNECTION_MAX_AGE_SECONDS,
+            )
+            atexit.register(pool.close_all)
+            _pools.append(pool)
+        return _pools[0]
 
 
 def check_imap(account: ImapAccount) -> None:

@@ -51,6 +51,9 @@ class Mailbox(models.Model):
     # expires on its own if that worker dies.
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True)
+    # A location was removed and the messages it pointed to are not yet checked for orphans:
+    # set in the removal's transaction, so a sync that fails before its sweep leaves it set.
+    orphans_pending = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -89,6 +89,7 @@ def locations_remove(folder: Folder, remote_ids: Iterable[str]) -> set[int]:
     locations = MessageLocation.objects.filter(folder=folder, remote_id__in=ids)
     messages = set(locations.values_list("message_id", flat=True))
     locations.delete()
+    _orphans_pending(folder.mailbox_id)
     return messages
 
 
@@ -96,6 +97,19 @@ def locations_forget(folder: Folder) -> None:
     """The folder's ids changed meaning (UIDVALIDITY): its messages are re-linked by key."""
     MessageLocation.objects.filter(folder=folder).delete()
     SkippedMessage.objects.filter(folder=folder).delete()
+    _orphans_pending(folder.mailbox_id)
+
+
+def folders_delete(mailbox: Mailbox, keep: Iterable[str]) -> bool:
+    """Delete the folders not named in `keep`, with their locations; whether any went."""
+    gone, _ = Folder.objects.filter(mailbox=mailbox).exclude(name__in=list(keep)).delete()
+    if gone:
+        _orphans_pending(mailbox.pk)
+    return bool(gone)
+
+
+def _orphans_pending(mailbox_id: int) -> None:
+    Mailbox.objects.filter(pk=mailbox_id).update(orphans_pending=True)
 
 
 def orphans_delete(mailbox: Mailbox, among: Collection[int] | None = None) -> int:
@@ -106,4 +120,5 @@ def orphans_delete(mailbox: Mailbox, among: Collection[int] | None = None) -> in
         candidates = candidates.filter(pk__in=list(among))
     orphans = candidates.exclude(Exists(MessageLocation.objects.filter(message=OuterRef("pk"))))
     _, by_model = orphans.delete()
+    Mailbox.objects.filter(pk=mailbox.pk).update(orphans_pending=False)
     return by_model.get(Message._meta.label, 0)

@@ -39,6 +39,7 @@ from mailsync.providers.base import (
 )
 from mailsync.storage import (
     Incoming,
+    folders_delete,
     held_keys,
     locations_add,
     locations_forget,
@@ -95,8 +96,9 @@ def sync_mailbox(
 ) -> SyncCounts:
     """One sync: plan every folder's changes, then apply them batch by batch."""
     counts = SyncCounts()
+    leftover = mailbox.orphans_pending  # an earlier sync failed before its orphan sweep
     with closing(provider):
-        plans = _plan(mailbox, provider, reconcile=reconcile)
+        plans, folders_gone = _plan(mailbox, provider, reconcile=reconcile)
         total = sum(len(p.delta.new_ids) for p in plans)
         done = 0
         work = _Work(
@@ -115,9 +117,10 @@ def sync_mailbox(
                         on_progress(done, total)
                     if on_batch:
                         on_batch()
-    # Only a removal can orphan a message (after every folder: a move adds the new location
-    # later in the same sync). A reconciliation also sweeps up after a crash.
-    if reconcile or any(p.delta.reset for p in plans):
+    # Only a removal can orphan a message (swept after every folder: a move adds the new
+    # location later in the same sync). Known candidates are checked alone; otherwise, or after
+    # a sync that failed before its sweep, every message is.
+    if reconcile or leftover or folders_gone or any(p.delta.reset for p in plans):
         with transaction.atomic():
             counts.removed += orphans_delete(mailbox)
     elif work.maybe_orphaned:
@@ -129,9 +132,13 @@ def sync_mailbox(
 # --- plan: ask the provider what changed (network, no transaction) ---------------------
 
 
-def _plan(mailbox: Mailbox, provider: MailProvider, *, reconcile: bool) -> list[FolderPlan]:
+def _plan(
+    mailbox: Mailbox, provider: MailProvider, *, reconcile: bool
+) -> tuple[list[FolderPlan], bool]:
+    """Each folder's changes, and whether folders gone remotely were deleted."""
     remote = provider.folders()
-    folders = _folders_upsert(mailbox, remote)
+    folders, folders_gone = _folders_upsert(mailbox, remote)
+    first_sync = all(f.uidvalidity is None for f in folders.values())
     since = _window_start(mailbox)
     plans = []
     for remote_folder in remote:
@@ -146,10 +153,10 @@ def _plan(mailbox: Mailbox, provider: MailProvider, *, reconcile: bool) -> list[
             known_ids=functools.partial(_known_id_set, folder),
             since=since,
         )
-        if folder.uidvalidity is None and mailbox.sync_since_days == 0:
+        if first_sync and mailbox.sync_since_days == 0:
             delta.new_ids = []  # "new mail only": start from the current state
         plans.append(FolderPlan(folder=folder, remote=remote_folder, delta=delta))
-    return plans
+    return plans, folders_gone
 
 
 def _reconcile_plan(
@@ -172,18 +179,18 @@ def _reconcile_plan(
     return FolderPlan(folder=folder, remote=remote, delta=delta, reconciling=True, stale=stale)
 
 
-def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> dict[str, Folder]:
+def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> tuple[dict[str, Folder], bool]:
     """Folder rows for the remote folders; folders gone remotely take their locations along."""
     names = [f.name for f in remote]
     with transaction.atomic():
-        Folder.objects.filter(mailbox=mailbox).exclude(name__in=names).delete()
+        gone = folders_delete(mailbox, keep=names)
         existing = {f.name: f for f in Folder.objects.filter(mailbox=mailbox, name__in=names)}
         for remote_folder in remote:
             if remote_folder.name not in existing:
                 existing[remote_folder.name] = Folder.objects.create(
                     mailbox=mailbox, name=remote_folder.name, role=remote_folder.role
                 )
-    return existing
+    return existing, gone
 
 
 def _known_id_set(folder: Folder, among: Collection[str] | None = None) -> frozenset[str]:

@@ -301,16 +301,21 @@ class ImapProvider:
         deleted = {uid for uid, flags in changed.items() if b"\\Deleted" in flags}
         undeleted = set(changed) - deleted - known  # \\Deleted taken off again: back
         if undeleted and since is not None:  # not old mail whose flags changed (read, starred)
-            with self._errors("listing changed messages"):
-                recent = self.client.search(
-                    ["UID", _uid_set(sorted(map(int, undeleted))), "SINCE", since]
-                )
-            undeleted = {str(uid) for uid in recent}
+            undeleted = self._since(undeleted, since)
         return FolderDelta(
             cursor=now,
             new_ids=sorted((arrived | undeleted) - known, key=int),
             removed_ids=sorted((vanished | deleted) & known, key=int),
         )
+
+    def _since(self, uids: set[str], since: date) -> set[str]:
+        """Those of these messages received on or after `since`."""
+        kept: set[str] = set()
+        for chunk in _chunks(sorted(map(int, uids)), CHUNK * 4):  # lines stay well under 64 KB
+            with self._errors("listing changed messages"):
+                found = self.client.search(["UID", _uid_set(chunk), "SINCE", since])
+            kept |= {str(uid) for uid in found}
+        return kept
 
     def _changed_since(
         self, last_uid: int, modseq: int
@@ -327,18 +332,18 @@ class ImapProvider:
         return changed, vanished
 
     def _uid_fetch(self, uids: str, items: str, doing: str) -> dict[int, dict[bytes, Any]]:
-        """UID FETCH through imaplib, every answer kept. imapclient's fetch() cannot send a
-        range or modifiers, and drops the FETCH responses the server sends unasked about other
-        messages, which tell that the parked state went stale (_note_change_reports)."""
+        """UID FETCH through imaplib, every answer kept: imapclient's fetch() drops the FETCH
+        responses the server sends unasked about other messages, which tell that the parked
+        state went stale (_note_change_reports), and cannot send a UID range."""
         with self._errors(doing):
             typ, data = self.client._imap.uid("FETCH", uids, items)
-        if typ != "OK":
-            raise TemporaryFailure(f"The IMAP server refused a FETCH while {doing}: {data!r}")
-        fetched: dict[int, dict[bytes, Any]] = parse_fetch_response(
-            [d for d in data if d is not None], False, True
-        )
-        self._note_change_reports(fetched.values())
-        return fetched
+            if typ != "OK":
+                raise TemporaryFailure(f"The IMAP server refused a FETCH while {doing}: {data!r}")
+            # Keyed by sequence number: a report without a UID (no CONDSTORE) cannot pass for
+            # the answer about another message.
+            by_seq = parse_fetch_response([d for d in data if d is not None], False, False)
+        self._note_change_reports(by_seq.values())
+        return {int(item[b"UID"]): item for item in by_seq.values() if b"UID" in item}
 
     def _note_change_reports(self, items: Iterable[dict[bytes, Any]]) -> None:
         """If a FETCH response is newer than the parked state (a higher MODSEQ, or flags we did
@@ -429,7 +434,9 @@ class ImapProvider:
     def _park(self) -> None:
         """Leave the largest folder selected, with its state as of its selection."""
         sizes = {name: self.session.sizes.get(name, 0) for name in self._seen}
-        if not sizes:
+        if not sizes:  # the sync stopped early: trust the parked state only if still current
+            if not self._parked_current or self._reports_consumed:
+                self.session.parked = None
             return
         largest = max(sizes, key=lambda name: (sizes[name], name == "INBOX"))
         if largest == self.session.selected and self._parked_current and not self._reports_consumed:
@@ -507,7 +514,14 @@ def _message_id(header_block: bytes) -> str:
 
 
 def _uid_set(uids: Sequence[int]) -> str:
-    return ",".join(str(uid) for uid in uids)
+    """Ascending UIDs as an IMAP set, runs as ranges: 1,2,3,7 -> 1:3,7."""
+    runs: list[list[int]] = []
+    for uid in uids:
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
 
 
 def _bytes(line: bytes | str) -> bytes:

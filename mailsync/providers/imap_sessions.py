@@ -71,6 +71,9 @@ class SessionPool:
         """The account's parked session, or None (then the caller logs in)."""
         with self._lock:
             entry = self._idle.pop(key, None)
+            dropped = self._sweep()
+        for old in dropped:
+            old.shut()
         if entry is None:
             return None
         session, parked_at = entry

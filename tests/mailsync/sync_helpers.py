@@ -56,9 +56,14 @@ class CountingProvider:
             yield raw
 
 
-def run_sync(mailbox: Mailbox, *, reconcile: bool = False) -> tuple[SyncCounts, CountingProvider]:
+def run_sync(
+    mailbox: Mailbox,
+    *,
+    reconcile: bool = False,
+    provider_class: type[CountingProvider] | None = None,
+) -> tuple[SyncCounts, CountingProvider]:
     mailbox.refresh_from_db()
-    provider = CountingProvider(mailbox)
+    provider = (provider_class or CountingProvider)(mailbox)
     return sync_mailbox(mailbox, provider, reconcile=reconcile), provider
 
 

@@ -7,7 +7,7 @@ import pytest
 from mailsync import connections
 from mailsync.models import MailboxState
 from mailsync.providers.base import FolderCursor, RemoteFolder
-from mailsync.providers.imap import ImapProvider, ImapSettings
+from mailsync.providers.imap import ImapProvider, ImapSettings, _uid_set
 from mailsync.providers.imap_sessions import SessionPool
 from mailsync.services import mailbox_sync
 from tests.mailsync.sync_helpers import connect_alice, email, run_sync, subjects
@@ -144,3 +144,27 @@ def test_a_change_reported_during_a_sync_is_not_lost_when_the_session_is_parked(
 def held(known: frozenset[str]):
     """What the CRM holds, as the sync engine answers a provider (all, or among some ids)."""
     return lambda among=None: known if among is None else known & frozenset(among)
+
+
+def test_a_sync_that_stops_early_does_not_leave_a_stale_parked_state(dovecot):
+    pool = SessionPool(capacity=10, max_idle=600, max_age=1200)
+    settings = ImapSettings(dovecot.host, dovecot.port, "plain", "alice", "secret")
+    dovecot.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    provider = ImapProvider(settings, sessions=pool)
+    old = provider.folder_delta(INBOX, FolderCursor(), known_ids=held(frozenset()), since=None)
+    provider.close()
+    second = dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+
+    ImapProvider(settings, sessions=pool).close()  # its NOOP heard of the new mail, then it stopped
+
+    provider = ImapProvider(settings, sessions=pool)
+    delta = provider.folder_delta(
+        INBOX, old.cursor, known_ids=held(frozenset(old.new_ids)), since=None
+    )
+    provider.close()
+    assert delta.new_ids == [str(second)]
+
+
+def test_uid_sets_are_sent_as_ranges():
+    assert _uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
+    assert _uid_set([5]) == "5"

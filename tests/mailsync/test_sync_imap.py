@@ -7,8 +7,9 @@ import pytest
 
 from mailsync import connections
 from mailsync.models import Direction, Message, MessageLocation, SkippedMessage
+from mailsync.providers.base import TemporaryFailure
 from mailsync.providers.imap_sessions import SessionPool
-from tests.mailsync.sync_helpers import connect_alice, email, run_sync, subjects
+from tests.mailsync.sync_helpers import CountingProvider, connect_alice, email, run_sync, subjects
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -70,13 +71,17 @@ def test_new_mail_then_nothing_new_downloads_nothing(server):
     assert subjects(mailbox) == ["Message 1", "Message 2"]
 
 
-@pytest.mark.parametrize("how", ["expunge", "trash", "junk", "flag_deleted"])
+@pytest.mark.parametrize("how", ["expunge", "trash", "junk", "flag_deleted", "folder_deleted"])
 def test_deleted_mail_disappears_at_the_next_sync(server, how):
-    uid = server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    server.create_folder("alice", "Projects")
+    folder = "Projects" if how == "folder_deleted" else "INBOX"
+    uid = server.append("alice", folder, email(1, sender=JANE, to=ALICE))
     server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
     mailbox = connect_alice(server)
     run_sync(mailbox)
-    if how == "expunge":
+    if how == "folder_deleted":  # the folder and all in it, deleted on the server
+        server.delete_folder("alice", "Projects")
+    elif how == "expunge":
         server.expunge("alice", "INBOX", [uid])
     elif how == "flag_deleted":
         server.flag_deleted("alice", "INBOX", [uid])
@@ -312,3 +317,34 @@ def test_a_server_without_condstore_is_never_sent_its_commands(dovecot_plain):
     for word in ("ENABLE", "QRESYNC", "CHANGEDSINCE", "MODSEQ", "CONDSTORE"):
         assert word not in sent
     assert subjects(mailbox) == ["Message 1", "Message 2"]
+
+
+def test_a_removal_whose_sync_failed_later_is_still_mirrored(server):
+    first = server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server)
+    run_sync(mailbox)
+    server.expunge("alice", "INBOX", [first])
+    server.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
+
+    with pytest.raises(TemporaryFailure):  # the removal is saved, then the download fails
+        run_sync(mailbox, provider_class=FailingDownloads)
+    run_sync(mailbox)
+
+    assert subjects(mailbox) == ["Message 2"]
+
+
+def test_new_mail_only_still_syncs_folders_created_later(server):
+    server.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
+    mailbox = connect_alice(server, since_days=0)
+    run_sync(mailbox)
+    server.create_folder("alice", "Filtered")  # a server-side rule delivers into a new folder
+    server.append("alice", "Filtered", email(2, sender=JANE, to=ALICE))
+
+    run_sync(mailbox)
+
+    assert subjects(mailbox) == ["Message 2"]
+
+
+class FailingDownloads(CountingProvider):
+    def fetch_raw(self, folder, keys):
+        raise TemporaryFailure("The connection dropped while downloading messages.")
