@@ -11,7 +11,9 @@ for the NOOP; see benchmarks/README.md).
 
 Sessions older than `max_age` are logged out rather than reused, so a changed or revoked password
 is noticed by a fresh login even on a server that keeps existing sessions open; sessions unused for
-`max_idle` are closed.
+`max_idle` are closed. The same limit bounds a rare server quirk: one that keeps a renamed selected
+folder open, while a new folder takes its name, would have the old folder's state trusted until
+then (Dovecot ends such sessions instead).
 """
 
 from __future__ import annotations
