@@ -334,7 +334,7 @@ class ImapProvider:
     def _uid_fetch(self, uids: str, items: str, doing: str) -> dict[int, dict[bytes, Any]]:
         """UID FETCH through imaplib, every answer kept: imapclient's fetch() drops the FETCH
         responses the server sends unasked about other messages, which tell that the parked
-        state went stale (_note_change_reports), and cannot send a UID range."""
+        state went stale (_note_change_reports)."""
         with self._errors(doing):
             typ, data = self.client._imap.uid("FETCH", uids, items)
             if typ != "OK":
