@@ -166,13 +166,13 @@ class ImapProvider:
         reused = self._reused_session()
         self.session = reused or _open_session(settings, timeout)
         self.client = self.session.client
-        # The parked folder's state is current only if the NOOP reported no change in it.
-        self._parked_current = reused is not None and reused.parked is not None
-        self._parked_current = self._parked_current and not _changes_reported(self.client)
+        # Whether session.parked still describes the selected folder, but for the changes the
+        # server reported since and imaplib filed (read at the next NOOP). False once the NOOP
+        # reported a change, or a command's answer carried one and took it away for good.
+        self._parked_current = (
+            reused is not None and reused.parked is not None and not _changes_reported(self.client)
+        )
         self.client._imap.untagged_responses.clear()
-        # Whether a command's answer carried a change to the selected folder made after its
-        # parked state (imapclient keeps no FETCH or VANISHED for later): then re-park.
-        self._reports_consumed = False
         self._broken = False
         self._seen: set[str] = set()  # folders whose state this sync read: where it may park
 
@@ -248,7 +248,7 @@ class ImapProvider:
         """
         self._seen.add(folder.name)
         if folder.name == self.session.selected:
-            if self._parked_current and not self._reports_consumed and self.session.parked:
+            if self._parked_current and self.session.parked:
                 return self.session.parked
             return self._examine(folder) or self._status(folder)
         new_session = self._sessions is not None and self.session.selected is None
@@ -325,8 +325,8 @@ class ImapProvider:
             f"1:{last_uid}", f"(UID FLAGS) (CHANGEDSINCE {modseq} VANISHED)", "reading changes"
         )
         vanished_lines = self.client._imap.untagged_responses.pop("VANISHED", [])
-        if any(b"EARLIER" not in _bytes(line) for line in vanished_lines):
-            self._reports_consumed = True  # an expunge reported as it happened, taken here
+        if any(b"EARLIER" not in line for line in vanished_lines):  # imaplib files bytes
+            self._parked_current = False  # an expunge reported as it happened, taken here
         changed = {str(uid): tuple(item.get(b"FLAGS", ())) for uid, item in fetched.items()}
         vanished = {uid for line in vanished_lines for uid in _uids_in_vanished(line, last_uid)}
         return changed, vanished
@@ -357,7 +357,7 @@ class ImapProvider:
             else:
                 newer = b"FLAGS" in item
             if newer:
-                self._reports_consumed = True
+                self._parked_current = False
                 return
 
     # --- downloads ----------------------------------------------------------------------
@@ -416,7 +416,7 @@ class ImapProvider:
         wanted = {b"UIDNEXT", b"UIDVALIDITY"} | ({b"HIGHESTMODSEQ"} if self.condstore else set())
         if wanted <= set(response):  # not every server sends them all: then STATUS will tell
             self.session.parked = _cursor_of(response)
-        self._parked_current, self._reports_consumed = self.session.parked is not None, False
+        self._parked_current = self.session.parked is not None
         return self.session.parked
 
     def close(self) -> None:
@@ -435,12 +435,12 @@ class ImapProvider:
         """Leave the largest folder selected, with its state as of its selection."""
         sizes = {name: self.session.sizes.get(name, 0) for name in self._seen}
         if not sizes:  # the sync stopped early: trust the parked state only if still current
-            if not self._parked_current or self._reports_consumed:
+            if not self._parked_current:
                 self.session.parked = None
             return
         largest = max(sizes, key=lambda name: (sizes[name], name == "INBOX"))
-        if largest == self.session.selected and self._parked_current and not self._reports_consumed:
-            return  # nothing since the selection or the NOOP took a change report away
+        if largest == self.session.selected and self._parked_current:
+            return  # no change report was taken away since the selection or the NOOP
         self._examine(RemoteFolder(name=largest, role=""))
 
     @contextlib.contextmanager
@@ -522,10 +522,6 @@ def _uid_set(uids: Sequence[int]) -> str:
         else:
             runs.append([uid, uid])
     return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)
-
-
-def _bytes(line: bytes | str) -> bytes:
-    return line.encode() if isinstance(line, str) else line
 
 
 def _uids_in_vanished(line: bytes | str, last_uid: int) -> Iterator[str]:
