@@ -56,3 +56,9 @@ def test_embedded_defaults_use_sqlite_and_the_filesystem_broker():
     result = load_settings(DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True"]
+
+
+def test_a_number_setting_that_is_not_a_number_names_the_setting():
+    result = load_settings(DEBUG="1", MAILBOX_KEPT_CONNECTIONS="lots")
+    assert result.returncode != 0
+    assert "MAILBOX_KEPT_CONNECTIONS must be a whole number, not 'lots'." in result.stderr
