@@ -12,7 +12,8 @@ RUN pip install --no-cache-dir -c constraints.txt .
 
 COPY . .
 # collectstatic needs settings to load; these throwaway values never reach a running container.
-RUN DEBUG=0 SECRET_KEY=build FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktYnVpbGQtb25seS1rZXktMDA= \
+RUN DEBUG=0 SECRET_KEY=build-only-secret-key-never-used-by-a-running-container-0123456789 \
+    FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktYnVpbGQtb25seS1rZXktMDA= \
     python manage.py collectstatic --no-input -v 0 \
  && useradd --system --home /var/lib/postcard postcard \
  && mkdir -p /var/lib/postcard && chown postcard /var/lib/postcard

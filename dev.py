@@ -4,15 +4,19 @@
     python3 dev.py start   # install, migrate, load demo data, run web + worker + beat on :8000
     python3 dev.py test    # install dev tools, then ruff, mypy and the whole pytest suite
 
+`start --port N` (or the PORT environment variable; the option wins) serves on another port.
+
 Both create ./.venv on first use and reinstall only when pyproject.toml or constraints.txt change.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import venv
@@ -50,19 +54,47 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def start() -> int:
+DEFAULT_PORT = 8000
+
+
+def start_port(args: list[str], environ: dict[str, str]) -> int:
+    """The port of `start [--port N]`, else $PORT, else 8000; SystemExit with a message if bad."""
+    parser = argparse.ArgumentParser(prog="dev.py start")
+    parser.add_argument("--port", help=f"port to serve on (default: $PORT or {DEFAULT_PORT})")
+    value = parser.parse_args(args).port or environ.get("PORT") or str(DEFAULT_PORT)
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        parser.error(f"the port must be a number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as runserver binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(args: list[str]) -> int:
+    port = start_port(args, dict(os.environ))
+    # Say so before installing and migrating, not after as runserver's traceback.
+    if not port_is_free(port):
+        print(f"Port {port} is in use. Free it or pick another: dev.py start --port {port + 1}")
+        return 1
     ensure_venv("")
     env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
     (ROOT / "var").mkdir(exist_ok=True)
     manage = [PYTHON, "manage.py"]
+    # migrate also creates the database cache's table (crm/core/migrations/0001_cache_table.py).
     run([*manage, "migrate", "--no-input", "-v", "0"], env)
-    run([*manage, "createcachetable"], env)
     run([*manage, "seed_demo", "--if-empty"], env)
     celery = [str(BIN / "celery"), "-A", "crm"]
     where: dict[str, Any] = {"cwd": ROOT, "env": env}
     processes = [
         subprocess.Popen(
-            [str(PYTHON), "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env
+            [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=ROOT, env=env
         ),
         # Threads: syncs wait on the network; a first import parses on every core itself.
         subprocess.Popen(
@@ -72,7 +104,7 @@ def start() -> int:
     ]
     # `kill` stops everything as Ctrl-C does, instead of orphaning the worker and beat.
     signal.signal(signal.SIGTERM, _interrupt)
-    print("\nPostcard is starting at http://127.0.0.1:8000  (Ctrl-C stops web, worker and beat)")
+    print(f"\nPostcard is starting at http://127.0.0.1:{port}  (Ctrl-C stops web, worker and beat)")
     print("Log in as  manager / postcard-demo   (admin: admin / postcard-demo)\n", flush=True)
     try:
         while all(p.poll() is None for p in processes):
@@ -104,7 +136,7 @@ def test(pytest_args: list[str]) -> int:
 def main() -> int:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "start":
-        return start()
+        return start(rest)
     if command == "test":
         return test(rest)
     print(__doc__)

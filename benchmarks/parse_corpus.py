@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/parse_corpus.py [--runs 5] [--corpus PATH] [--reference]
 
+The corpus defaults to $POSTCARD_EMAIL_CORPUS, else ../shared/corpus/emails.
+
 Parses every message of the corpus (single files and the messages of the mbox files) `--runs`
 times and prints the best run in messages per second, then times two typical business messages
 (a short plain-text reply, and multipart/alternative with HTML and an inline logo). With
@@ -16,6 +18,7 @@ import contextlib
 import csv
 import email
 import email.policy
+import os
 import re
 import statistics
 import sys
@@ -27,7 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mailsync.parsing import MessageRejected, parse_message
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "emails"
+DEFAULT_CORPUS = Path(
+    os.environ.get("POSTCARD_EMAIL_CORPUS")
+    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "emails"
+)
 MBOX_SEPARATOR = re.compile(
     rb"^From (?:\S+ *|\S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [^\n]*)\r?\n(?=[!-9;-~]+:)",
     re.MULTILINE,

@@ -7,12 +7,20 @@ so the process refuses to start with them when DEBUG is off.
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.env import env_bool, env_int, env_list, env_str
+from crm.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    require_fernet_keys,
+    require_strong_secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("POSTCARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -31,8 +39,13 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", _DEV_FIELD_KEY)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or _DEV_FIELD_KEY in FIELD_ENCRYPTION_KEYS):
     raise ImproperlyConfigured(
         "DEBUG is off but SECRET_KEY or FIELD_ENCRYPTION_KEYS still hold the public development "
-        "defaults. Set both (see README, Configuration), or set DEBUG=1 for local development."
+        "defaults. Set both (`python manage.py generate_keys` prints fresh values; see README, "
+        "Configuration), or set DEBUG=1 for local development."
     )
+# A malformed key would pass every check and fail at the first stored password: refuse it now.
+require_fernet_keys("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS)
+if not DEBUG:
+    require_strong_secret_key("SECRET_KEY", SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -50,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here rather than a CDN
     "mptt",
     "hierarchy",
     "crm.core",
@@ -59,16 +73,22 @@ INSTALLED_APPS = [
     "crm.cards",
     "mailsync",
     "calendars",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "crm.core.security.PostcardCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.core.middleware.UserTimeZoneMiddleware",  # after auth: it reads the user's zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the view into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:  # runserver serves static files under DEBUG; gunicorn needs WhiteNoise
@@ -110,7 +130,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "hierarchy.User"
-AUTHENTICATION_BACKENDS = ["hierarchy.backends.PostcardBackend"]
+# The lockout check comes first so a locked-out username+address never reaches the password check.
+AUTHENTICATION_BACKENDS = ["crm.core.security.LockoutBackend", "hierarchy.backends.PostcardBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "contact-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -139,11 +160,50 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-# Secure cookies unless DEBUG; SECURE_COOKIES=0 for a plain-HTTP trial on a private network.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+# Served over HTTPS unless DEBUG; SECURE_COOKIES=0 for a plain-HTTP trial on a private network.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_COOKIES
+# Over HTTPS, plain-HTTP requests are redirected and browsers told to stay on HTTPS (HSTS).
+SECURE_SSL_REDIRECT = SECURE_COOKIES
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600 if SECURE_COOKIES else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+# Behind a TLS-terminating proxy: trust its X-Forwarded-Proto, and take the client's address
+# from the last X-Forwarded-For entry (the one the proxy appended) for lockouts and throttles.
+BEHIND_PROXY = env_bool("BEHIND_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy on every page: scripts, styles and frames from this origin only, so
+# injected markup cannot run script or restyle the page. Admin also allows style attributes
+# (django-mptt's tree indents), the API docs their <style> element: crm/core/security.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # the favicon is an inline SVG
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Brute-force protection (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused for LOGIN_LOCKOUT_MINUTES (from the failure
+# that locked it) on /login/, /admin/login/ and /api/auth/token/ alike. Support staff unlock it in
+# admin (Axes > Access attempts). The token endpoint is also throttled per address below.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked are refused unrecorded: the lock ends on time ("try again in 15 minutes"
+# stays true) and a hammering client cannot grow its attempt row (axes appends each try's form).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "crm.core.security.client_ip"
+AXES_ENABLE_ADMIN = False  # crm/core/admin.py registers its pages, with an Unlock action
+AXES_LOCKOUT_CALLABLE = "crm.core.security.lockout_response"
 
 # Outgoing mail of the CRM itself (notifications, and the fallback mailer for users).
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -226,6 +286,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.StandardPagination",
+    # Bounded parsers: a body over DATA_UPLOAD_MAX_MEMORY_SIZE or nested too deep is a 413/400.
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.api.parsers.JSONParser",
+        "crm.api.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -234,12 +300,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("LOGIN_API_THROTTLE_RATE", "10/min")},
+    # Throttles read X-Forwarded-For only behind our own proxy; anyone can send that header.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Postcard API",
     "DESCRIPTION": "Contacts, accounts, activities and synchronized emails.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

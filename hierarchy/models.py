@@ -1,5 +1,8 @@
+import functools
+import zoneinfo
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
@@ -13,6 +16,29 @@ class VisibilityLevel(models.IntegerChoices):
     EQUALS = 2, "2 - own, employees and equals"
     EQUALS_EMPLOYEES = 3, "3 - own, employees, equals and their employees"
     EVERYONE = 4, "4 - everyone"
+
+
+# Areas of the IANA database people live in; "US/Eastern", "Etc/GMT+5" and the like are aliases.
+_TIME_ZONE_AREAS = {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia"}
+_TIME_ZONE_AREAS |= {"Europe", "Indian", "Pacific"}
+
+
+@functools.cache
+def _area_zones() -> frozenset[str]:
+    # available_timezones() walks the tzdata files: once per process is enough.
+    return frozenset(
+        n for n in zoneinfo.available_timezones() if n.split("/")[0] in _TIME_ZONE_AREAS
+    )
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """The IANA zones a user may pick, read when asked so a tzdata update needs no migration."""
+    names = _area_zones() | {"UTC", settings.TIME_ZONE}
+    return [(name, name.replace("_", " ")) for name in sorted(names)]
+
+
+def default_time_zone() -> str:
+    return str(settings.TIME_ZONE)
 
 
 class UserManager(TreeManager, DjangoUserManager["User"]):
@@ -35,6 +61,10 @@ class User(MPTTModel, AbstractUser):
     )
     # A sync-only user holds a second mailbox; it cannot log in and sits in the tree like anyone.
     is_sync_only = models.BooleanField(default=False)
+    # Times are shown, and typed times read, in this zone (crm.core.middleware activates it).
+    time_zone = models.CharField(
+        max_length=64, choices=time_zone_choices, default=default_time_zone
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 

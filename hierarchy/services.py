@@ -18,6 +18,7 @@ from hierarchy.models import User, VisibilityLevel
 from hierarchy.selectors import (
     Node,
     VisibleOwner,
+    cap_summary,
     compute_visibility,
     load_tree,
     visible_mailbox_counts,
@@ -49,11 +50,7 @@ class CapWarning:
     cut: tuple[VisibleOwner, ...]
 
     def __str__(self) -> str:
-        names = ", ".join(owner.name for owner in self.cut)
-        shown = self.total - len(self.cut)
-        return (
-            f"{self.user.display_name} sees {shown} of {self.total} mailboxes; not shown: {names}"
-        )
+        return cap_summary(self.user.display_name, self.total, self.cut)
 
 
 def user_set_level(*, user: User, level: int) -> list[CapWarning]:
@@ -143,6 +140,8 @@ SUPPORT_GROUP = "Support staff"
 SUPPORT_PERMISSIONS = {
     "hierarchy": ["view_user", "change_user"],
     "mailsync": ["view_mailbox", "view_syncrun", "view_bodyaccess"],
+    # Login lockouts: see them and unlock them (crm/core/admin.py).
+    "axes": ["view_accessattempt", "delete_accessattempt", "view_accesslog"],
 }
 
 

@@ -158,6 +158,49 @@ def _smtp(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
     return smtp
 
 
+# --- the last error, in plain words ------------------------------------------------------
+
+# The providers' sentences (providers/imap.py, check_smtp above, services) say what failed in
+# terms a mail administrator reads; the settings page says it in terms anyone reads. Matched on
+# stable fragments of those sentences, first match wins; {host} is the mailbox's server.
+PLAIN_ERRORS: tuple[tuple[str, str], ...] = (
+    ("disconnected by you", ""),  # the user's own choice: not an error
+    (
+        "refused the login",
+        "The server refused the password. If your account uses 2-step verification, it needs "
+        "an app password.",
+    ),
+    ("was not found (dns)", "Could not reach {host}: no server has that name."),
+    ("refused the connection", "Could not reach {host}: it refused the connection."),
+    ("did not answer in time", "Could not reach {host}: it did not answer in time."),
+    ("tls with", "Could not open a secure connection to {host}."),
+    (
+        "unencrypted",
+        "Unencrypted connections are only allowed to this machine: use SSL/TLS or STARTTLS.",
+    ),
+    ("no stored credentials", "No password is stored for this mailbox."),
+    ("not supported yet", "This kind of mailbox cannot be synchronized yet."),
+    ("unexpected error", "Something went wrong inside Postcard during the sync."),
+    ("could not talk to", "The connection to {host} broke off."),
+    ("connection failed while", "The connection to {host} broke off during the sync."),
+    ("failed after login", "The connection to {host} broke off after signing in."),
+    ("login to", "The connection to {host} broke off while signing in."),
+    ("refused a fetch", "The server {host} refused to hand over some messages."),
+)
+UNKNOWN_ERROR = "The last sync did not finish."
+
+
+def plain_error(reason: str, *, host: str) -> str:
+    """The stored failure reason as one plain sentence ("" when there was no failure)."""
+    if not reason:
+        return ""
+    lowered = reason.lower()
+    for fragment, sentence in PLAIN_ERRORS:
+        if fragment in lowered:
+            return sentence.format(host=host or "the mail server")
+    return UNKNOWN_ERROR
+
+
 __all__ = [
     "SECURITY_CHOICES",
     "ImapAccount",
@@ -166,4 +209,5 @@ __all__ = [
     "check_imap",
     "check_smtp",
     "open_provider",
+    "plain_error",
 ]

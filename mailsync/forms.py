@@ -199,6 +199,16 @@ class DisconnectForm(forms.Form):
         error_messages={"required": "Choose whether to keep or delete the emails."},
     )
 
+    def __init__(self, *args: Any, can_keep: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_keep:
+            # Already disconnected, or demo data: removing is the only thing left to do.
+            field = self.fields["emails"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("delete", "Delete the synchronized emails")]
+            field.initial = "delete"
+            field.widget = forms.HiddenInput()
+
     @property
     def keep_emails(self) -> bool:
         return bool(self.cleaned_data["emails"] == "keep")

@@ -54,6 +54,8 @@ class Mailbox(models.Model):
     # A location was removed and the messages it pointed to are not yet checked for orphans:
     # set in the removal's transaction, so a sync that fails before its sweep leaves it set.
     orphans_pending = models.BooleanField(default=False)
+    # Made by the demo data (seed_demo): no server behind it, never synchronized.
+    is_demo = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +111,8 @@ class Message(models.Model):
     direction = models.CharField(max_length=3, choices=Direction.choices)
     body_text = models.TextField(blank=True)
     body_truncated = models.BooleanField(default=False)
+    # When the body was cut at the size limit: the size in bytes of the body as sent.
+    body_truncated_from = models.PositiveIntegerField(null=True, blank=True)
     attachment_names = models.JSONField(default=list, blank=True)
     # Only company users take part: never shown on cards.
     is_internal = models.BooleanField(default=False)

@@ -30,6 +30,7 @@ from mailsync.connections import (
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
 from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
+from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,12 @@ def _check_logins(account: ImapAccount) -> None:
 
 def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
     """A new password for a disconnected mailbox: settings and synced mail are kept."""
+    if mailbox.is_demo:
+        raise ValidationError(sync_blocker(mailbox))
+    if not mailbox.connection_settings.get("imap_host"):  # saved by hand, without servers
+        raise ValidationError(
+            "This mailbox has no server settings: remove it, then connect it again."
+        )
     fresh = dataclasses.replace(account_of(mailbox), password=password)
     try:
         check_imap(fresh)
@@ -141,6 +148,11 @@ def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> None:
 
 
 def mailbox_request_sync(*, mailbox: Mailbox) -> None:
+    """Sync now; refused (ValidationError) for a mailbox that cannot sync, so nothing claims
+    a sync was queued that will never run."""
+    blocker = sync_blocker(mailbox)
+    if blocker:
+        raise ValidationError(blocker)
     Mailbox.objects.filter(pk=mailbox.pk).update(next_sync_at=timezone.now())
     _sync_soon(mailbox)
 
@@ -159,9 +171,11 @@ def mailboxes_claim_due() -> list[int]:
     """Mailboxes whose next sync is due, each claimed so the next tick does not queue it again."""
     now = timezone.now()
     is_due = Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now)
-    due = Mailbox.objects.filter(
-        is_due, state__in=[MailboxState.ACTIVE, MailboxState.SYNCING]
-    ).exclude(credentials="")
+    due = (
+        Mailbox.objects.filter(is_due, state__in=[MailboxState.ACTIVE, MailboxState.SYNCING])
+        .exclude(credentials="")
+        .exclude(is_demo=True)  # demo data: no server behind it
+    )
     later = now + timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS)
     # The same condition in the UPDATE: if two beats overlap, each mailbox is claimed once.
     return [
@@ -188,8 +202,9 @@ def mailbox_sync(*, mailbox_id: int, reconcile: bool = False) -> SyncOutcome:
         return SyncOutcome(ran=False, error="Another sync of this mailbox is running.")
     try:
         mailbox = Mailbox.objects.select_related("owner").get(pk=mailbox_id)
-        if mailbox.state == MailboxState.DISCONNECTED or not mailbox.credentials:
-            return SyncOutcome(ran=False, error=mailbox.state_reason or "Not connected.")
+        blocker = sync_blocker(mailbox)
+        if blocker:
+            return SyncOutcome(ran=False, error=mailbox.state_reason or blocker)
         return _run(mailbox, token, reconcile=reconcile)
     finally:
         lease_release(mailbox_id, token)

@@ -71,6 +71,7 @@ def _message_row(mailbox: Mailbox, item: Incoming, context: MatchContext) -> Mes
         direction=direction(parsed, context),
         body_text=parsed.body_text,
         body_truncated=parsed.body_truncated,
+        body_truncated_from=parsed.body_truncated_from,
         attachment_names=list(parsed.attachment_names),
         is_internal=is_internal(parsed, context),
     )

@@ -249,7 +249,8 @@ def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
             counts.notes.append(f"{folder.name}: UIDVALIDITY changed, re-linked by Message-ID")
         if removed_ids:  # messages left without a location are deleted at the end (orphans)
             work.maybe_orphaned |= locations_remove(folder, removed_ids)
-    if plan.reconciling and (plan.stale or delta.new_ids):
+    # Not after a UIDVALIDITY change: every id is new then, and the messages are re-linked.
+    if plan.reconciling and not delta.reset and (plan.stale or delta.new_ids):
         counts.notes.append(
             f"{folder.name}: drift repaired, {len(delta.new_ids)} missing fetched, "
             f"{len(plan.stale)} no longer on the server removed"

@@ -20,6 +20,10 @@ def mailboxes_sync_due() -> None:
 @shared_task(ignore_result=True)
 def mailboxes_reconcile() -> None:
     """Compare every folder's full id set with what the CRM holds, for every active mailbox."""
-    active = Mailbox.objects.exclude(state=MailboxState.DISCONNECTED).exclude(credentials="")
+    active = (
+        Mailbox.objects.exclude(state=MailboxState.DISCONNECTED)
+        .exclude(credentials="")
+        .exclude(is_demo=True)  # demo data: no server behind it
+    )
     for mailbox_id in active.values_list("pk", flat=True):
         mailbox_sync_task.delay(mailbox_id, reconcile=True)

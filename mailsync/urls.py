@@ -3,7 +3,7 @@ from django.urls import path
 from mailsync import views, views_settings
 
 urlpatterns = [
-    path("emails/<int:message_id>/", views.message_page, name="message"),
+    # The full message page ("message") is routed by crm/cards: it links to contact cards.
     path("emails/<int:message_id>/body/", views.message_body_fragment, name="message-body"),
     # Settings > Mailbox sync: always the signed-in user's own mailbox, never an id in the URL.
     path("settings/mailbox/", views_settings.mailbox_settings_page, name="mailbox-settings"),

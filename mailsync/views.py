@@ -8,8 +8,11 @@ from mailsync.selectors import visible_message
 from mailsync.services import message_body_opened
 
 
-def _opened_message_or_404(request: HttpRequest, message_id: int) -> Message:
-    """The message whose body is about to be shown, audited when it is a colleague's."""
+def opened_message_or_404(request: HttpRequest, message_id: int) -> Message:
+    """The message whose body is about to be shown, audited when it is a colleague's.
+
+    Also used by the full message page (crm/cards/views.py), which links to contact cards.
+    """
     viewer: User = request.user  # type: ignore[assignment]
     message = visible_message(viewer=viewer, message_id=message_id)
     if message is None:
@@ -19,13 +22,7 @@ def _opened_message_or_404(request: HttpRequest, message_id: int) -> Message:
 
 
 @login_required
-def message_page(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = _opened_message_or_404(request, message_id)
-    return render(request, "mailsync/message.html", {"message": message})
-
-
-@login_required
 def message_body_fragment(request: HttpRequest, message_id: int) -> HttpResponse:
     """The plain-text body alone, fetched when a card row is expanded (progressive enhancement)."""
-    message = _opened_message_or_404(request, message_id)
+    message = opened_message_or_404(request, message_id)
     return render(request, "mailsync/_body.html", {"message": message})

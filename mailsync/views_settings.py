@@ -7,7 +7,6 @@ else: there is no mailbox id in any URL. Views parse, call one service, and answ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -17,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,8 +24,8 @@ from crm.core.forms import add_service_errors
 from hierarchy.models import User
 from mailsync.forms import AddressForm, DisconnectForm, ImapForm, ReconnectForm
 from mailsync.known_hosts import known_host
-from mailsync.models import Mailbox, MailboxState, SyncRun
-from mailsync.selectors import mailbox_of, mailbox_status
+from mailsync.models import Mailbox
+from mailsync.selectors import MailboxStatus, SyncState, mailbox_of, mailbox_status_view
 from mailsync.services import (
     mailbox_connect_imap,
     mailbox_disconnect,
@@ -73,63 +71,15 @@ def without_mailbox(
 # --- status ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LogRow:
-    run: SyncRun
-    duration: str
-
-
-def _duration(run: SyncRun) -> str:
-    if run.finished_at is None:
-        return "running"
-    seconds = max(0, int((run.finished_at - run.started_at).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    return f"{minutes // 60} h {minutes % 60} min"
-
-
-SECURITY_LABELS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "plain": "no encryption"}
-
-
-def _servers(mailbox: Mailbox) -> list[tuple[str, str, str]]:
-    """(label, host:port, security) of each server, from the settings stored in clear."""
-    found = mailbox.connection_settings
-    lines = []
-    for kind in ("imap", "smtp"):
-        host = found.get(f"{kind}_host")
-        if host:
-            security = SECURITY_LABELS.get(str(found.get(f"{kind}_security")), "")
-            lines.append(
-                (f"{kind.upper()} server", f"{host}:{found.get(f'{kind}_port')}", security)
-            )
-    return lines
-
-
 def _status_page(
     request: HttpRequest, mailbox: Mailbox, reconnect_form: ReconnectForm | None = None
 ) -> HttpResponse:
-    status = mailbox_status(mailbox)
-    now, next_at, last_at = timezone.now(), mailbox.next_sync_at, mailbox.last_synced_at
     return render(
         request,
         "mailsync/settings_status.html",
         {
-            "status": status,
-            "mailbox": mailbox,
-            "log": [LogRow(run, _duration(run)) for run in status.recent_runs],
-            "next_sync_due": next_at is not None and next_at <= now,
-            "synced_just_now": last_at is not None and (now - last_at).total_seconds() < 60,
-            "waiting": mailbox.state == MailboxState.ACTIVE
-            and mailbox.last_synced_at is None
-            and mailbox.failures == 0,
+            "status": mailbox_status_view(mailbox),
             "reconnect_form": reconnect_form or ReconnectForm(),
-            "servers": _servers(mailbox),
-            "login_name": mailbox.connection_settings.get("username", mailbox.address),
-            # Only whether a password is stored: the template never sees the credentials.
-            "has_credentials": bool(mailbox.credentials),
         },
     )
 
@@ -139,7 +89,8 @@ def _status_page(
 def mailbox_settings_page(request: HttpRequest) -> HttpResponse:
     mailbox = mailbox_of(_owner(request))
     if mailbox is None:
-        return render(request, "mailsync/settings_start.html")
+        status = mailbox_status_view(None)
+        return render(request, "mailsync/settings_start.html", {"status": status})
     return _status_page(request, mailbox)
 
 
@@ -151,16 +102,18 @@ def mailbox_status_json(request: HttpRequest) -> HttpResponse:
     mailbox = mailbox_of(_owner(request))
     if mailbox is None:
         return JsonResponse({"error": "No mailbox is connected."}, status=404)
-    status = mailbox_status(mailbox, runs=0)
+    status = mailbox_status_view(mailbox, runs=0)
+    progress = status.progress
     last = mailbox.last_synced_at
     return JsonResponse(
         {
-            "state": mailbox.state,
-            "progress_done": mailbox.progress_done,
-            "progress_total": mailbox.progress_total,
-            "percent": status.progress_percent,
+            "state": status.state,
+            "headline": status.headline,
+            "error": status.error,
+            "progress_done": progress.done if progress else 0,
+            "progress_total": progress.total if progress else 0,
+            "percent": progress.percent if progress else 0,
             "last_synced_at": last.isoformat() if last else None,
-            "state_reason": mailbox.state_reason,
             "message_count": status.message_count,
         }
     )
@@ -248,11 +201,11 @@ def mailbox_connect_imap_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @with_own_mailbox
 def mailbox_sync_now(request: HttpRequest, mailbox: Mailbox) -> HttpResponse:
-    if mailbox.state == MailboxState.DISCONNECTED:
-        messages.error(request, "Reconnect the mailbox first.")
-    else:
+    """No message on success: the page itself shows the sync starting, then running."""
+    try:
         mailbox_request_sync(mailbox=mailbox)
-        messages.success(request, "A sync was queued.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     return redirect("mailbox-settings")
 
 
@@ -265,6 +218,9 @@ def mailbox_reconnect_page(request: HttpRequest, mailbox: Mailbox) -> HttpRespon
         try:
             mailbox_reconnect(mailbox=mailbox, password=form.cleaned_data["password"])
         except ValidationError as error:
+            if not hasattr(error, "error_dict"):  # not about the password: a demo mailbox
+                messages.error(request, " ".join(error.messages))
+                return redirect("mailbox-settings")
             add_service_errors(form, error)
         else:
             messages.success(request, "Reconnected. Synchronization resumes where it stopped.")
@@ -275,16 +231,26 @@ def mailbox_reconnect_page(request: HttpRequest, mailbox: Mailbox) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 @with_own_mailbox
 def mailbox_disconnect_page(request: HttpRequest, mailbox: Mailbox) -> HttpResponse:
-    form = DisconnectForm(request.POST if request.method == "POST" else None)
+    """Disconnect (keeping the emails or not); a disconnected or demo mailbox can only go."""
+    status = mailbox_status_view(mailbox, runs=0)
+    can_keep = status.can_sync
+    form = DisconnectForm(request.POST if request.method == "POST" else None, can_keep=can_keep)
     if request.method == "POST" and form.is_valid():
         mailbox_disconnect(mailbox=mailbox, keep_emails=form.keep_emails)
-        if form.keep_emails:
-            messages.success(request, "Mailbox disconnected. The synchronized emails were kept.")
-        else:
-            messages.success(request, "Mailbox disconnected and its emails deleted.")
-        return redirect("mailbox-settings")
+        messages.success(request, _disconnected_message(status, keep=form.keep_emails))
+        return redirect("mailbox-connect" if status.state == SyncState.DEMO else "mailbox-settings")
     return render(
         request,
         "mailsync/settings_disconnect.html",
-        {"form": form, "mailbox": mailbox, "status": mailbox_status(mailbox, runs=0)},
+        {"form": form, "status": status, "can_keep": can_keep},
     )
+
+
+def _disconnected_message(status: MailboxStatus, *, keep: bool) -> str:
+    if status.state == SyncState.DEMO:
+        return "The demo mailbox and its emails were removed. Connect your own mailbox below."
+    if not status.can_sync:
+        return "The mailbox and its synchronized emails were removed."
+    if keep:
+        return "Mailbox disconnected. The synchronized emails were kept."
+    return "Mailbox disconnected and its emails deleted."

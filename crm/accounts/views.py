@@ -10,12 +10,15 @@ from crm.accounts.forms import AccountForm
 from crm.accounts.models import Account
 from crm.accounts.selectors import account_list
 from crm.accounts.services import account_create, account_delete, account_update
+from crm.core.bidi import isolated
 from crm.core.views import form_page, paginated
 
 
 @login_required
 def account_list_page(request: HttpRequest) -> HttpResponse:
     search, sort = request.GET.get("q", ""), request.GET.get("sort", "name")
+    # PostgreSQL refuses a NUL character in a query parameter (a 500); no name holds one.
+    search = search.replace("\x00", "")
     context = paginated(request, account_list(search=search, sort=sort))
     return render(request, "accounts/list.html", {**context, "q": search, "sort": sort})
 
@@ -49,7 +52,7 @@ def account_edit_page(request: HttpRequest, account_id: int) -> HttpResponse:
         initial=AccountForm.initial_for(account),
         save=save,
         template="accounts/form.html",
-        context={"title": f"Edit {account.name}", "account": account},
+        context={"title": f"Edit {isolated(account.name)}", "account": account},
         saved_message="Account saved.",
     )
 
@@ -59,5 +62,5 @@ def account_edit_page(request: HttpRequest, account_id: int) -> HttpResponse:
 def account_delete_page(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(Account, pk=account_id)
     account_delete(account=account)
-    messages.success(request, f"{account.name} was deleted. Its contacts were kept.")
+    messages.success(request, f"{isolated(account.name)} was deleted. Its contacts were kept.")
     return redirect("account-list")

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.accounts.models import Account
 from crm.contacts.models import Contact
@@ -49,7 +50,7 @@ class Meeting(Activity):
         ]
 
     def get_absolute_url(self) -> str:
-        return reverse("meeting-edit", args=[self.pk])
+        return reverse("meeting-detail", args=[self.pk])
 
 
 class Task(Activity):
@@ -61,8 +62,12 @@ class Task(Activity):
         indexes = [models.Index(fields=["due_at"])]
 
     def get_absolute_url(self) -> str:
-        return reverse("task-edit", args=[self.pk])
+        return reverse("task-detail", args=[self.pk])
 
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
+
+    @property
+    def is_overdue(self) -> bool:
+        return not self.is_done and self.due_at < timezone.now()

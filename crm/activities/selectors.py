@@ -1,6 +1,17 @@
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from crm.activities.models import Meeting, Task
+from crm.contacts.models import Contact
+from hierarchy.models import User
+from hierarchy.selectors import mailbox_visibility
+
+# Whose activities a list shows: the viewer's own, or those of the colleagues the viewer may see.
+SCOPES: dict[str, str] = {"mine": "Mine", "team": "My team"}
+MEETING_PERIODS: dict[str, str] = {"upcoming": "Upcoming", "past": "Past"}
+TASK_STATES: dict[str, str] = {"open": "Open", "done": "Done"}
 
 
 def meetings_for_contact(contact_id: int) -> QuerySet[Meeting]:
@@ -31,3 +42,47 @@ def tasks_for_account(account_id: int) -> QuerySet[Task]:
         .distinct()
         .select_related("owner", "account")
     )
+
+
+def meetings_with_links() -> QuerySet[Meeting]:
+    """Meetings with what their detail page and lists show, in a fixed number of queries."""
+    contacts = Contact.objects.select_related("account")
+    return Meeting.objects.select_related("owner", "account").prefetch_related(
+        Prefetch("contacts", queryset=contacts)
+    )
+
+
+def tasks_with_links() -> QuerySet[Task]:
+    contacts = Contact.objects.select_related("account")
+    return Task.objects.select_related("owner", "account").prefetch_related(
+        Prefetch("contacts", queryset=contacts)
+    )
+
+
+def team_owner_ids(viewer: User) -> list[int]:
+    """The colleagues whose meetings and tasks "My team" lists: those whose mail the viewer may
+    see. Mailbox visibility is the one rule of who sees whom; nothing here widens it."""
+    return [uid for uid in mailbox_visibility(viewer).owner_ids if uid != viewer.pk]
+
+
+def _owner_ids(viewer: User, scope: str) -> list[int]:
+    return team_owner_ids(viewer) if scope == "team" else [viewer.pk]
+
+
+def meeting_list(
+    *, viewer: User, scope: str = "mine", period: str = "upcoming", now: datetime | None = None
+) -> QuerySet[Meeting]:
+    """Upcoming meetings soonest first (one under way still counts), or past ones latest first."""
+    now = now or timezone.now()
+    meetings = meetings_with_links().filter(owner_id__in=_owner_ids(viewer, scope))
+    if period == "past":
+        return meetings.filter(ends_at__lte=now).order_by("-starts_at", "-id")
+    return meetings.filter(ends_at__gt=now).order_by("starts_at", "id")
+
+
+def task_list(*, viewer: User, scope: str = "mine", state: str = "open") -> QuerySet[Task]:
+    """Open tasks by due date (the overdue ones first), or done ones most recently done first."""
+    tasks = tasks_with_links().filter(owner_id__in=_owner_ids(viewer, scope))
+    if state == "done":
+        return tasks.filter(done_at__isnull=False).order_by("-done_at", "-id")
+    return tasks.filter(done_at__isnull=True).order_by("due_at", "id")

@@ -118,6 +118,14 @@ def task_update(
     return task
 
 
+def task_set_done(*, task: Task, done: bool) -> Task:
+    """Tick or untick a task; ticking it again keeps the first time it was done."""
+    if done != task.is_done:
+        task.done_at = timezone.now() if done else None
+        task.save(update_fields=["done_at", "updated_at"])
+    return task
+
+
 def meeting_delete(*, meeting: Meeting) -> None:
     meeting.delete()
 

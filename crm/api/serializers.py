@@ -1,42 +1,74 @@
 """Shapes of the REST API.
 
 Input serializers check only the shape of what a client sends (types, required keys, ids that
-exist); the services own every business rule (lengths, address syntax, domain ownership, spans),
-and crm.api.errors turns their ValidationErrors into 400s. Output serializers only render.
+exist, ranges the database can hold); the services own every business rule (lengths, address
+syntax, domain ownership, spans), and crm.api.errors turns their ValidationErrors into 400s.
+The one question asked here is the API's form of the contact form's confirmation: an address
+another contact has is a 409 unless the client sends `force`. Output serializers only render.
 Nothing here saves: views hand `validated_data` to the services.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import serializers
 
 from crm.accounts.models import Account, AccountDomain
 from crm.accounts.selectors import ACCOUNT_SORTS
 from crm.activities.models import Meeting, Task
+from crm.api.errors import AddressConflict
 from crm.contacts.models import Contact, ContactEmail
-from crm.contacts.selectors import CONTACT_SORTS
+from crm.contacts.selectors import CONTACT_SORTS, address_holders
+from crm.contacts.services import clean_addresses
 from hierarchy.selectors import Reason
 from mailsync.models import Direction, Message, Participant
 
 # --- Query parameters of the lists -----------------------------------------------------------
 
+# Primary keys are BigAutoFields. A number outside their range names nothing, and the database
+# refuses it with an error (SQLite: "Python int too large"): it is a 400 here instead.
+MAX_ID = 2**63 - 1
+MAX_SEARCH_LENGTH = 200
+
+
+def id_filter(help_text: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text=help_text
+    )
+
+
+def search_filter(help_text: str) -> serializers.CharField:
+    # CharField refuses NUL characters (PostgreSQL cannot hold them: a 500 otherwise).
+    return serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=MAX_SEARCH_LENGTH,
+        help_text=help_text,
+    )
+
+
+class PageQuerySerializer(serializers.Serializer[Any]):
+    page = serializers.IntegerField(
+        required=False, min_value=1, default=1, help_text="Page number, from 1."
+    )
+
 
 class ContactQuerySerializer(serializers.Serializer[Any]):
-    search = serializers.CharField(required=False, default="", allow_blank=True)
+    search = search_filter("Words that must all appear in a name, job title, account or address.")
     ordering = serializers.ChoiceField(choices=list(CONTACT_SORTS), default="name")
-    account = serializers.IntegerField(required=False, help_text="Only contacts of this account.")
+    account = id_filter("Only contacts of this account.")
 
 
 class AccountQuerySerializer(serializers.Serializer[Any]):
-    search = serializers.CharField(required=False, default="", allow_blank=True)
+    search = search_filter("Text found in the name, website or a domain.")
     ordering = serializers.ChoiceField(choices=list(ACCOUNT_SORTS), default="name")
 
 
 class ActivityQuerySerializer(serializers.Serializer[Any]):
-    contact = serializers.IntegerField(required=False, help_text="Only those linked to it.")
-    account = serializers.IntegerField(
-        required=False, help_text="Those of the account or of one of its contacts."
-    )
+    contact = id_filter("Only those linked to it.")
+    account = id_filter("Those of the account or of one of its contacts.")
 
 
 # --- Contacts and accounts -------------------------------------------------------------------
@@ -56,6 +88,38 @@ class ContactInputSerializer(serializers.Serializer[Any]):
         default=list,
         help_text="Email addresses; the first is the primary one.",
     )
+    force = serializers.BooleanField(
+        default=False,
+        write_only=True,
+        help_text=(
+            "Add an address even if another contact already has it. Mail is matched to "
+            "contacts by address, so a shared address shows its mail on both cards: without "
+            "`force`, such a request is refused with 409 Conflict naming the other contacts."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        force = attrs.pop("force", False)
+        if "emails" in attrs and not force:
+            # clean_addresses' ValidationError names each bad address (a 400).
+            addresses = clean_addresses(attrs["emails"])
+            holders = address_holders(addresses, contact=self.context.get("contact"))
+            if holders:
+                raise AddressConflict(holders)
+        return attrs
+
+
+class AddressHolderSerializer(serializers.Serializer[Any]):
+    address = serializers.CharField()
+    contact = serializers.IntegerField(help_text="The id of the contact who has it.")
+    name = serializers.CharField(help_text="That contact's full name.")
+
+
+class AddressConflictSerializer(serializers.Serializer[Any]):
+    """409: an address is already another contact's; send `force: true` to add it anyway."""
+
+    detail = serializers.CharField()
+    conflicts = AddressHolderSerializer(many=True)
 
 
 class ContactEmailSerializer(serializers.ModelSerializer[ContactEmail]):
@@ -90,6 +154,8 @@ class AccountInputSerializer(serializers.Serializer[Any]):
 
 
 class AccountSerializer(serializers.ModelSerializer[Account]):
+    # Not a URLField: a blank website renders as "", which is no URI.
+    website = serializers.CharField(read_only=True, help_text='Its web address, or "" if unknown.')
     domains = serializers.SlugRelatedField[AccountDomain](
         many=True, read_only=True, slug_field="domain"
     )
@@ -119,14 +185,31 @@ class ActivityInputSerializer(serializers.Serializer[Any]):
     show_in_external_calendar = serializers.BooleanField(default=False)
 
 
+# A date far from now is a typo, and near datetime's limits (years 1 and 9999) the shift to the
+# viewer's time zone overflows when the activity is shown: such a record could never be read.
+EARLIEST_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)
+_DATE_RANGE = "Dates must fall between the years 1900 and 2199."
+
+
+def activity_datetime() -> serializers.DateTimeField:
+    return serializers.DateTimeField(
+        validators=[
+            MinValueValidator(EARLIEST_DATE, message=_DATE_RANGE),
+            MaxValueValidator(LATEST_DATE, message=_DATE_RANGE),
+        ],
+        help_text="ISO 8601 with a time zone, between the years 1900 and 2199.",
+    )
+
+
 class MeetingInputSerializer(ActivityInputSerializer):
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = activity_datetime()
+    ends_at = activity_datetime()
     location = serializers.CharField(default="", allow_blank=True)
 
 
 class TaskInputSerializer(ActivityInputSerializer):
-    due_at = serializers.DateTimeField()
+    due_at = activity_datetime()
     done = serializers.BooleanField(default=False)
 
 
@@ -213,5 +296,6 @@ class EmailSerializer(serializers.ModelSerializer[Message]):
         fields = [
             "id", "message_id", "subject", "sent_at", "received_at", "direction", "thread_key",
             "mailbox_owner", "participants", "attachment_names", "body_text", "body_truncated",
+            "body_truncated_from",  # bytes of the body as sent, when it was cut (else null)
         ]  # fmt: skip
         read_only_fields = fields

@@ -33,12 +33,14 @@ from crm.api.serializers import (
     AccountQuerySerializer,
     AccountSerializer,
     ActivityQuerySerializer,
+    AddressConflictSerializer,
     ContactInputSerializer,
     ContactQuerySerializer,
     ContactSerializer,
     EmailSerializer,
     MeetingInputSerializer,
     MeetingSerializer,
+    PageQuerySerializer,
     PaginatedCardEmailListSerializer,
     TaskInputSerializer,
     TaskSerializer,
@@ -52,8 +54,6 @@ from mailsync.services import message_body_opened
 
 M = TypeVar("M", bound=Model)
 
-PAGE_PARAMETER = OpenApiParameter("page", int, description="Page number, from 1.")
-
 
 def _viewer(request: Request) -> User:
     # IsAuthenticated has already refused anonymous requests.
@@ -62,9 +62,13 @@ def _viewer(request: Request) -> User:
 
 
 def _validated(
-    serializer_class: type[serializers.Serializer[Any]], data: Any, *, partial: bool = False
+    serializer_class: type[serializers.Serializer[Any]],
+    data: Any,
+    *,
+    partial: bool = False,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    serializer = serializer_class(data=data, partial=partial)
+    serializer = serializer_class(data=data, partial=partial, context=context or {})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -111,8 +115,10 @@ def _page_link(request: Request, number: int | None) -> str | None:
 
 
 def _card_emails(request: Request, addresses: QuerySet[Any, str]) -> Response:
+    # A page past the last shows the last one, as on the cards.
+    page_number = _validated(PageQuerySerializer, request.query_params)["page"]
     page, _visibility = card_emails_page(
-        viewer=_viewer(request), addresses=addresses, page_number=request.query_params.get("page")
+        viewer=_viewer(request), addresses=addresses, page_number=page_number
     )
     envelope = {
         "count": page.paginator.count,
@@ -154,23 +160,34 @@ class ContactViewSet(_ServiceViewSet[Contact]):
             filter_contacts(**_validated(ContactQuerySerializer, request.query_params))
         )
 
-    @extend_schema(request=ContactInputSerializer, responses={201: ContactSerializer})
+    @extend_schema(
+        request=ContactInputSerializer,
+        responses={201: ContactSerializer, 409: AddressConflictSerializer},
+    )
     def create(self, request: Request) -> Response:
         data = _validated(ContactInputSerializer, request.data)
         contact = contact_create(owner=_viewer(request), **data)
         return Response(self._render_fresh(contact), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ContactInputSerializer)
+    @extend_schema(
+        request=ContactInputSerializer,
+        responses={200: ContactSerializer, 409: AddressConflictSerializer},
+    )
     def update(self, request: Request, pk: str) -> Response:
         return self._update(request, partial=False)
 
-    @extend_schema(request=ContactInputSerializer)
+    @extend_schema(
+        request=ContactInputSerializer,
+        responses={200: ContactSerializer, 409: AddressConflictSerializer},
+    )
     def partial_update(self, request: Request, pk: str) -> Response:
         return self._update(request, partial=True)
 
     def _update(self, request: Request, *, partial: bool) -> Response:
         contact = self.get_object()
-        data = _validated(ContactInputSerializer, request.data, partial=partial)
+        data = _validated(
+            ContactInputSerializer, request.data, partial=partial, context={"contact": contact}
+        )
         contact_update(contact=contact, owner=contact.owner, **{**_contact_values(contact), **data})
         return Response(self._render_fresh(contact))
 
@@ -180,7 +197,7 @@ class ContactViewSet(_ServiceViewSet[Contact]):
     @extend_schema(
         operation_id="contacts_emails_list",
         summary="Synchronized emails with the contact, as the viewer may see them",
-        parameters=[PAGE_PARAMETER],
+        parameters=[PageQuerySerializer],
         responses=PaginatedCardEmailListSerializer,
     )
     @action(detail=True, methods=["get"])
@@ -239,7 +256,7 @@ class AccountViewSet(_ServiceViewSet[Account]):
     @extend_schema(
         operation_id="accounts_emails_list",
         summary="Synchronized emails with any contact of the account, as the viewer may see them",
-        parameters=[PAGE_PARAMETER],
+        parameters=[PageQuerySerializer],
         responses=PaginatedCardEmailListSerializer,
     )
     @action(detail=True, methods=["get"])

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from crm.accounts.models import Account
 from crm.activities.selectors import (
@@ -9,10 +10,11 @@ from crm.activities.selectors import (
     tasks_for_account,
     tasks_for_contact,
 )
-from crm.cards.selectors import card_activity
+from crm.cards.selectors import card_activity, message_back_link, message_participants
 from crm.contacts.models import Contact
 from crm.contacts.selectors import account_addresses, contact_addresses
 from crm.core.pagination import querystring_without_page
+from mailsync.views import opened_message_or_404
 
 
 @login_required
@@ -64,3 +66,26 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
             "querystring": querystring_without_page(request),
         },
     )
+
+
+@login_required
+def message_page(request: HttpRequest, message_id: int) -> HttpResponse:
+    """A whole message, with a way back to the card it was opened from."""
+    message = opened_message_or_404(request, message_id)
+    participants = message_participants(message)
+    back = message_back_link(came_from=_came_from(request), participants=participants)
+    return render(
+        request,
+        "mailsync/message.html",
+        {"message": message, "participants": participants, "back": back},
+    )
+
+
+def _came_from(request: HttpRequest) -> str | None:
+    """`?from=`: the page of this site that linked here; anything else is ignored."""
+    target = request.GET.get("from", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None

@@ -10,6 +10,7 @@ from crm.contacts.forms import ContactForm
 from crm.contacts.models import Contact
 from crm.contacts.selectors import contact_list
 from crm.contacts.services import contact_create, contact_delete, contact_update
+from crm.core.bidi import isolated
 from crm.core.views import form_page, paginated
 
 
@@ -46,11 +47,11 @@ def contact_edit_page(request: HttpRequest, contact_id: int) -> HttpResponse:
 
     return form_page(
         request,
-        form_class=ContactForm,
+        form_class=ContactForm.editing(contact),
         initial=ContactForm.initial_for(contact),
         save=save,
         template="contacts/form.html",
-        context={"title": f"Edit {contact.full_name}", "contact": contact},
+        context={"title": f"Edit {isolated(contact.full_name)}", "contact": contact},
         saved_message="Contact saved.",
     )
 
@@ -60,5 +61,5 @@ def contact_edit_page(request: HttpRequest, contact_id: int) -> HttpResponse:
 def contact_delete_page(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=contact_id)
     contact_delete(contact=contact)
-    messages.success(request, f"{contact.full_name} was deleted.")
+    messages.success(request, f"{isolated(contact.full_name)} was deleted.")
     return redirect("contact-list")

@@ -212,13 +212,16 @@ def create_team(rng: random.Random, *, now: datetime) -> dict[str, Staff]:
 
 
 def create_mailbox(user: User, *, now: datetime, uidvalidity: int = 1) -> DemoMailbox:
-    """An IMAP mailbox as the settings page would save it, already synced (no credentials)."""
+    """An IMAP mailbox as the settings page would save it, already synced (no credentials).
+
+    Marked as demo data: the settings page says so and the sync never tries it."""
     address = normalize_address(user.email)
     mailbox = Mailbox.objects.create(
         owner=user,
         address=address,
         provider=Provider.IMAP,
         state=MailboxState.ACTIVE,
+        is_demo=True,
         connection_settings={
             "imap_host": "imap.postcard-demo.com",
             "imap_port": 993,

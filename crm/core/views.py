@@ -9,10 +9,14 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from crm.core.forms import add_service_errors
+from crm.core.forms import PreferencesForm, add_service_errors
 from crm.core.pagination import querystring_without_page
+from crm.core.selectors import home_for
+from crm.core.services import user_preferences_update
+from hierarchy.models import User
 
 
 class HasAbsoluteUrl(Protocol):
@@ -21,7 +25,24 @@ class HasAbsoluteUrl(Protocol):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("contact-list")
+    assert isinstance(request.user, User)
+    return render(request, "home.html", {"home": home_for(request.user)})
+
+
+@login_required
+def preferences_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    form = PreferencesForm(request.POST or None, initial={"time_zone": user.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_preferences_update(user=user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Preferences saved.")
+            return redirect("preferences")
+    return render(request, "core/preferences.html", {"form": form, "now": timezone.now()})
 
 
 def form_page(

@@ -65,6 +65,7 @@ class ParsedMessage:
     body_text: str
     body_truncated: bool
     attachment_names: tuple[str, ...]
+    body_truncated_from: int | None = None  # size in bytes of the body as sent, if it was cut
 
 
 def parse_message(
@@ -105,7 +106,8 @@ def _parse(raw: bytes, max_body_chars: int) -> ParsedMessage:
     if not _MAIL_HEADERS.intersection(fields):
         raise MessageRejected(_not_mail_reason(raw, fields))
 
-    charset = body.content_charset(msg)  # the best guess for raw 8-bit bytes in headers
+    # The best guess for raw 8-bit bytes in headers: declared for the body, or detected.
+    charset = body.content_charset(msg) or headers.raw_charset(fields)
     message_id = headers.message_id(fields.get("message-id", []))
     subject = headers.subject(fields.get("subject", []), charset)
     sent_at = headers.sent_at(fields.get("date", []))
@@ -138,6 +140,7 @@ def _parse(raw: bytes, max_body_chars: int) -> ParsedMessage:
         body_text=content.text,
         body_truncated=content.truncated,
         attachment_names=content.attachment_names,
+        body_truncated_from=content.truncated_from,
     )
 
 

@@ -1,9 +1,11 @@
 """The readable body and the attachment names of a parsed MIME tree.
 
-The body is the message's own text: the first text/plain that is not an attachment, text/plain
-before text/html inside multipart/alternative, HTML converted only when there is no plain
-text. Attached messages (message/rfc822, digests) are only searched when the message has no
-text of its own. Attachments and inline images are never kept, only attachment names.
+The body is the message's own text: the first displayable text part that is not empty and not
+an attachment (RFC 2183: only "Content-Disposition: attachment" makes one; an inline part with a
+file name is displayed), text/plain before text/html inside multipart/alternative, HTML
+converted only when there is no plain text. Attached messages (message/rfc822, digests) are only
+searched when the message has no text of its own. Attachments and inline images are never
+kept, only attachment names; the part shown as the body is not listed among them.
 """
 
 import binascii
@@ -13,7 +15,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import Compat32
 
-from .charsets import decode_bytes, fix_8bit, without_surrogates
+from .charsets import codec_for, decode_bytes, fix_8bit, without_surrogates
 from .headers import decode_words, fold_whitespace
 from .htmltext import html_to_text, strip_tags
 
@@ -53,6 +55,9 @@ _DELIMITER_LINE = re.compile(rb'^--([^"\\\r\n]{1,200})\r?\n(?=[A-Za-z-]+:)', re.
 _HTML_START = re.compile(r"\s*<(?:!doctype\s+html|html)\b", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+# Bytes text never holds (C0 controls but tab, newlines, form feed and ESC of ISO-2022; DEL).
+_CONTROL_BYTES = bytes(byte for byte in range(32) if byte not in b"\t\n\r\f\x1b") + b"\x7f"
+_WORDS = re.compile(r"\S[ \t]+\S")
 _TRAILING_SPACE = re.compile(r"[ \t\f\v]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{4,}")
 # Zero-width characters newsletters pad their hidden preview text with (the joiner U+200D stays:
@@ -65,17 +70,20 @@ class Body:
     text: str
     truncated: bool
     attachment_names: tuple[str, ...]
+    truncated_from: int | None = None  # bytes of the body part as sent, when it was cut
 
 
 def extract(msg: Message, *, max_chars: int, header_charset: str | None) -> Body:
     recover_boundaries(msg)
-    names = attachment_names(msg, header_charset)
     chosen = _find_body(msg, 0, into_messages=False) or _find_body(msg, 0, into_messages=True)
+    names = attachment_names(msg, header_charset, body=chosen[1] if chosen else None)
     text = ""
-    overflow = 0
+    overflow = size = 0
     if chosen is not None:
         kind, part = chosen
-        text, overflow = _part_text(kind, part, max_chars)
+        data = _text_bytes(part)
+        size = len(data)
+        text, overflow = _part_text(kind, part, data, max_chars)
     slack = 2 * max_chars + 10_000
     if len(text) > slack:  # no need to normalize megabytes that will be cut anyway
         overflow += len(text) - slack
@@ -89,7 +97,7 @@ def extract(msg: Message, *, max_chars: int, header_charset: str | None) -> Body
         text = (
             text[:max_chars].rstrip() + f"\n\n[… message cut: {overflow} more characters not shown]"
         )
-        return Body(text, True, names)
+        return Body(text, True, names, truncated_from=size)
     return Body(text, False, names)
 
 
@@ -143,19 +151,15 @@ def _find_body(part: Message, depth: int, *, into_messages: bool) -> tuple[str, 
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, Message)][:MAX_PARTS]
         found = (_find_body(child, depth + 1, into_messages=into_messages) for child in children)
+        candidates = (choice for choice in found if choice is not None)
         if content_type == "multipart/alternative":
-            # Prefer plain text (unless it is empty: some senders add an empty one).
-            candidates = [choice for choice in found if choice is not None]
-            candidates.sort(key=lambda choice: _PREFERENCE[choice[0]])
-            for kind, child in candidates:
-                if kind != _PLAIN or _payload(child).strip():
-                    return kind, child
-            return candidates[0] if candidates else None
-        return next((choice for choice in found if choice is not None), None)
-    if maintype == "multipart":
-        return _PLAIN, part  # multipart without a usable boundary: show what is there
-    text_kind = _KIND_BY_TYPE.get(content_type)
-    return (text_kind, part) if text_kind is not None else None
+            return min(candidates, key=lambda choice: _PREFERENCE[choice[0]], default=None)
+        return next(candidates, None)
+    # A multipart the parser could not split: show what is there.
+    kind = _PLAIN if maintype == "multipart" else _KIND_BY_TYPE.get(content_type)
+    if kind is None or not _text_bytes(part).strip():
+        return None  # an empty part (or a nested multipart reusing its parent's boundary)
+    return kind, part
 
 
 def _inner_message(part: Message) -> Message | None:
@@ -167,7 +171,7 @@ def _inner_message(part: Message) -> Message | None:
         if not inner or not isinstance(inner[0], Message):
             return None
         inner_message = inner[0]
-        encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+        encoding = _transfer_encoding(part)
         if encoding not in ("base64", "quoted-printable") or inner_message.keys():
             return inner_message
         # Encoded (against RFC 2046): the parser saw base64 lines as a body without headers.
@@ -186,16 +190,18 @@ def _inner_message(part: Message) -> Message | None:
 
 
 def _is_attachment(part: Message, depth: int) -> bool:
+    disposition = part.get_content_disposition()
     if part.is_multipart():
-        return part.get_content_disposition() == "attachment"
-    if depth == 0 and part.get_content_type() in _KIND_BY_TYPE:
-        return False  # a single-part text message is its own body, whatever its headers say
-    return part.get_content_disposition() == "attachment" or _raw_filename(part) is not None
+        return disposition == "attachment"
+    if part.get_content_type() in _KIND_BY_TYPE:
+        # Text is displayed unless marked as an attachment (RFC 2183), whatever file name it
+        # has; a single-part text message is its own body, whatever its headers say.
+        return depth > 0 and disposition == "attachment"
+    return disposition == "attachment" or _raw_filename(part) is not None
 
 
-def _part_text(kind: str, part: Message, max_chars: int) -> tuple[str, int]:
+def _part_text(kind: str, part: Message, data: bytes, max_chars: int) -> tuple[str, int]:
     """Text of a body part and the number of characters known to be cut before conversion."""
-    data = _payload(part)
     charset = content_charset(part)
     if kind == _HTML and charset is None:
         match = _META_CHARSET.search(data, 0, 4096)
@@ -220,7 +226,7 @@ def _payload(part: Message) -> bytes:
     """The part's content with its transfer encoding undone, tolerating broken encodings."""
     if part.is_multipart():
         return b""
-    if str(part.get("content-transfer-encoding", "")).lower() == "base64":
+    if _transfer_encoding(part) == "base64":
         try:
             text = part.get_payload()
         except (ValueError, UnicodeError, LookupError):
@@ -231,6 +237,42 @@ def _payload(part: Message) -> bytes:
     # Quoted-printable, uuencode or none. Not get_payload(): it decodes 8-bit text as ASCII.
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
+
+
+def _text_bytes(part: Message) -> bytes:
+    """A text part's content. Text a confused mailer labelled base64 stays as it was sent:
+    decoding it would turn the words into binary garbage."""
+    data = _payload(part)
+    if _transfer_encoding(part) != "base64" or _wide(part, data):
+        return data
+    # Not get_payload(): it replaces 8-bit bytes with U+FFFD before anyone knows the charset.
+    raw = getattr(part, "_payload", None)
+    if not isinstance(raw, str) or _is_base64_of_text(raw, data):
+        return data
+    return raw.encode("utf-8", errors="surrogateescape")
+
+
+def _wide(part: Message, data: bytes) -> bool:
+    """UTF-16 or UTF-32 text, whose NUL bytes are no sign of binary data."""
+    codec = codec_for(content_charset(part)) or ""
+    return codec.startswith(("utf-16", "utf-32")) or data.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _is_base64_of_text(raw: str, decoded: bytes) -> bool:
+    """Whether `raw` really was base64: it decodes to something, not to binary, and is not
+    made of lines of words."""
+    if not decoded.strip():
+        return not raw.strip()
+    controls = len(decoded) - len(decoded.translate(None, _CONTROL_BYTES))
+    if controls * 50 >= len(decoded):
+        return False  # text has (next to) no control characters; random bytes one in nine
+    lines = [line for line in raw.splitlines() if line.strip()]
+    prose = sum(1 for line in lines if _WORDS.search(line))
+    return prose * 2 <= len(lines)  # base64 lines never hold words apart
+
+
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("content-transfer-encoding", "")).strip().lower()
 
 
 def _decode_transfer(data: bytes, encoding: str) -> bytes:
@@ -253,8 +295,11 @@ def _base64(data: bytes) -> bytes:
             return b""
 
 
-def attachment_names(msg: Message, charset: str | None) -> tuple[str, ...]:
-    """Names of attachments in document order; inline images of HTML (cid:) are not listed."""
+def attachment_names(
+    msg: Message, charset: str | None, *, body: Message | None = None
+) -> tuple[str, ...]:
+    """Names of attachments in document order; inline images of HTML (cid:) and the part
+    shown as the body are not listed."""
     names: list[str] = []
     stack: list[tuple[Message, str, int]] = [(msg, "", 0)]
     visited = 0
@@ -266,7 +311,7 @@ def attachment_names(msg: Message, charset: str | None) -> tuple[str, ...]:
                 children = [c for c in part.get_payload() if isinstance(c, Message)]
                 stack.extend((c, part.get_content_type(), depth + 1) for c in reversed(children))
             continue
-        if depth == 0 and not _is_attachment(part, depth):
+        if part is body or (depth == 0 and not _is_attachment(part, depth)):
             continue
         name = _attachment_name(part, parent_type, charset)
         if name:
@@ -303,10 +348,10 @@ def _raw_filename(part: Message) -> str | None:
 
 
 def _forwarded_name(part: Message, charset: str | None) -> str:
-    inner = part.get_payload()
+    inner = _inner_message(part)
     subject = ""
-    if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-        value = inner[0].get("subject")
+    if inner is not None:
+        value = inner.get("subject")
         subject = fold_whitespace(decode_words(fix_8bit(str(value or ""), charset), charset))
     stem = subject.replace("/", "-").replace("\\", "-")[: MAX_FILENAME_CHARS - 4]
     return without_surrogates(f"{stem or 'message'}.eml")

@@ -9,19 +9,21 @@ import binascii
 import functools
 import inspect
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_tz
 
 from crm.core.addresses import normalize_address
 
-from .charsets import decode_bytes, fix_8bit, without_surrogates
+from .charsets import decode_bytes, detect, fix_8bit, without_surrogates
 
 MAX_SUBJECT_CHARS = 998  # RFC 5322 line limit; also what Message.subject is shown with
 MAX_NAME_CHARS = 300  # Participant.name
 MAX_ADDRESS_HEADER_CHARS = 100_000  # a 135 KB To: header exists in the wild; enough is enough
 MAX_MESSAGE_ID_CHARS = 995  # Message.message_id holds 998
 
+# Headers whose raw 8-bit bytes are text to decode (names and subjects).
+_TEXT_HEADERS = ("subject", "from", "to", "cc", "bcc", "reply-to", "sender")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
@@ -30,6 +32,13 @@ _BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 # display name, unquoted; without quotes it would read as two addresses.
 _ADDRESS_AS_NAME = re.compile(r"""(?<![\w.@+-])(['"]?)([^\s<>,;:"'()]+@[^\s<>,;:"'()]+)\1(\s*<)""")
 _BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"]+@[^\s<>(),;:\"]+")
+# "a@x.org b@y.org" (a comment may follow each): addresses listed without commas, which mail
+# clients read as a list; the stdlib parser makes one broken address of them.
+_UNSEPARATED = re.compile(
+    r"(?<![\w.+=-])([^\s<>(),;:\"]+@[^\s<>(),;:\"]+)(\s+(?:\([^()]*\)\s*)?)(?=[^\s<>(),;:\"]+@)"
+)
+# RFC 5322 4.3: a three-digit year is the year minus 1900 (old software printed tm_year).
+_THREE_DIGIT_YEAR = range(100, 1000)
 # C0 controls and DEL become spaces in header text (then whitespace is folded); NUL goes.
 _CONTROLS: dict[int, str | None] = {i: " " for i in [*range(1, 32), 127]} | {0: None}
 
@@ -48,6 +57,20 @@ def collect(msg: Message) -> dict[str, list[str]]:
     for name, value in msg.raw_items():
         headers.setdefault(name.strip().lower(), []).append(str(value))
     return headers
+
+
+def raw_charset(fields: dict[str, list[str]]) -> str | None:
+    """The charset of the raw 8-bit bytes in these headers, detected over all of them at once
+    (one display name alone is too short to tell); None when there are none or they are UTF-8."""
+    values = [value for name in _TEXT_HEADERS for value in fields.get(name, [])]
+    sample = b"\n".join(v.encode("utf-8", errors="surrogateescape") for v in values)
+    if sample.isascii():
+        return None
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return detect(sample)
+    return None
 
 
 def unfold(value: str) -> str:
@@ -127,7 +150,7 @@ def addresses(values: list[str], charset: str | None) -> list[tuple[str, str]]:
 
 
 def _address_pairs(texts: list[str], charset: str | None) -> list[tuple[str, str]]:
-    texts = [_ADDRESS_AS_NAME.sub(r'"\2"\3', text) if "@" in text else text for text in texts]
+    texts = [_separated(text) if "@" in text else text for text in texts]
     try:
         pairs = _getaddresses(texts)
     except RecursionError:  # the stdlib parser recurses on ":" (group syntax) in odd headers
@@ -144,6 +167,12 @@ def _address_pairs(texts: list[str], charset: str | None) -> list[tuple[str, str
             name = ""
         found.append((address, without_surrogates(name)[:MAX_NAME_CHARS]))
     return found
+
+
+def _separated(text: str) -> str:
+    if '"' not in text:  # in a quoted display name, a space is no separator
+        text = _UNSEPARATED.sub(r"\1\2,", text)
+    return _ADDRESS_AS_NAME.sub(r'"\2"\3', text)
 
 
 def _clean_address(raw: str) -> str:
@@ -171,16 +200,29 @@ def sent_at(values: list[str], now: datetime | None = None) -> datetime | None:
     if not text:
         return None
     try:
-        parsed = parsedate_to_datetime(text)
-        if parsed.tzinfo is None:  # "-0000": the sender's zone is unknown
-            parsed = parsed.replace(tzinfo=UTC)
-        parsed = parsed.astimezone(UTC)
+        parsed = _parse_date(text)
     except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
         return None
     now = now or datetime.now(UTC)
     if parsed.year < 1970 or parsed > now + timedelta(days=1):
         return None
     return parsed
+
+
+def _parse_date(text: str) -> datetime | None:
+    """RFC 5322 date in UTC. Two-digit years are the stdlib's (00-68: 20xx, 69-99: 19xx; RFC
+    5322 reads 50-68 as 19xx, but either reading is out of the accepted range)."""
+    fields = parsedate_tz(text)
+    if fields is None:
+        return None
+    year, offset = fields[0], fields[9]
+    if year in _THREE_DIGIT_YEAR:
+        year += 1900
+    # No zone or "-0000": the sender's zone is unknown, so UTC.
+    zone = timezone(timedelta(seconds=offset)) if offset else UTC
+    return datetime(year, *fields[1:6], tzinfo=zone).astimezone(UTC)
 
 
 def message_id(values: list[str]) -> str:

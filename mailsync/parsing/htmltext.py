@@ -18,6 +18,13 @@ _VOID = frozenset(
     | {"track", "wbr"}
 )
 _NEVER_SHOWN = frozenset({"template", "title"})
+# Start tags that end an open <p> (HTML's "p end tag may be omitted" rule): a paragraph never
+# nests, so a hidden <p> left unclosed must not hide the rest of the message.
+_CLOSES_P = frozenset(
+    {"address", "article", "aside", "blockquote", "details", "dialog", "div", "dl", "fieldset"}
+    | {"figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header"}
+    | {"hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "section", "table", "ul"}
+)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SAFE_LINK = re.compile(r"(?:https?|mailto|tel|ftp)\s*:", re.IGNORECASE)
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
@@ -47,6 +54,8 @@ class _MailHTML2Text(html2text.HTML2Text):
         self.hidden_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.hidden_tag == "p" and tag in _CLOSES_P:
+            self.hidden_tag = None  # HTML: this start tag ends the open (hidden) paragraph
         if self.hidden_tag is not None:
             if tag == self.hidden_tag:
                 self.hidden_depth += 1

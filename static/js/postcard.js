@@ -17,3 +17,12 @@ document.addEventListener("toggle", async (event) => {
     target.insertAdjacentHTML("afterbegin", '<p class="error">The message could not be loaded. </p>');
   }
 }, true);
+
+// Security headers (issue 8, point 3): the Content-Security-Policy forbids inline handlers, so a
+// form that destroys something carries its question in data-confirm and is asked here.
+// Without JavaScript the form submits as it is; the server still requires the POST.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+  if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+});

@@ -1,6 +1,7 @@
 """Settings come from the environment and refuse the public development secrets in production."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_development_defaults_refuse_to_start_when_debug_is_off():
 def test_production_settings_start_with_real_secrets():
     result = load_settings(
         DEBUG="0",
-        SECRET_KEY="x" * 50,
+        SECRET_KEY=secrets.token_urlsafe(50),  # "x" * 50 is refused: see test_keys.py
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         DATABASE_URL="postgres://u:p@db.example:5432/postcard",
         REDIS_URL="redis://cache.example:6379/0",

@@ -10,10 +10,16 @@ from tests.factories import UserFactory, make_account, make_contact, make_mailbo
 pytestmark = pytest.mark.django_db
 
 
+def card_emails(response):
+    """The card's emails in the order shown: each conversation's, newest first."""
+    conversations = response.context["activity"].conversations.object_list
+    return [email for conversation in conversations for email in conversation.emails]
+
+
 def card_subjects(client, contact, **params):
     response = client.get(reverse("contact-card", args=[contact.pk]), params)
     assert response.status_code == 200
-    return [item.message.subject for item in response.context["activity"].emails.object_list]
+    return [item.message.subject for item in card_emails(response)]
 
 
 def test_card_shows_mail_from_every_role_and_not_unrelated_mail(logged_in_client, user):
@@ -60,7 +66,7 @@ def test_account_card_gathers_mail_of_all_its_contacts(logged_in_client, user):
     make_message(mailbox, sender=mailbox.address, to=("b@acme.test",), subject="to b")
     make_message(mailbox, sender="c@elsewhere.test", to=(mailbox.address,), subject="not acme")
     response = logged_in_client.get(reverse("account-card", args=[account.pk]))
-    subjects = [i.message.subject for i in response.context["activity"].emails.object_list]
+    subjects = [i.message.subject for i in card_emails(response)]
     assert sorted(subjects) == ["from a", "to b"]
 
 
@@ -92,7 +98,7 @@ def test_colleague_mail_is_hidden_at_level_0_and_shown_once_with_holders_at_leve
     user.visibility_level = VisibilityLevel.EMPLOYEES
     user.save(update_fields=["visibility_level"])
     response = logged_in_client.get(reverse("contact-card", args=[contact.pk]))
-    items = response.context["activity"].emails.object_list
+    items = card_emails(response)
     assert sorted(i.message.subject for i in items) == ["only Bob's", "to both of us"]
     both = next(i for i in items if i.message.subject == "to both of us")
     assert [(h.name, h.reason.label) for h in both.holders] == [
@@ -100,7 +106,7 @@ def test_colleague_mail_is_hidden_at_level_0_and_shown_once_with_holders_at_leve
         ("Bob Baker", "employee"),
     ]
     assert both.message.mailbox == mine  # the viewer's own copy is the one shown
-    assert "Bob Baker · employee" in response.content.decode()
+    assert "<bdi>Bob Baker</bdi> · employee" in response.content.decode()
 
 
 def test_colleague_message_by_id_is_404_when_not_visible(logged_in_client):

@@ -39,9 +39,12 @@ def test_support_staff_raise_a_level_and_are_told_who_falls_outside(support_clie
     for name in ("Ann", "Bob"):
         make_mailbox(UserFactory(parent=boss, first_name=name, last_name="Rep"))
     url = reverse("admin:hierarchy_user_change", args=[boss.pk])
-    response = support_client.post(
-        url, change_form_data(boss, visibility_level=VisibilityLevel.EMPLOYEES), follow=True
-    )
+    data = change_form_data(boss, visibility_level=VisibilityLevel.EMPLOYEES)
+    # The change of who sees what is confirmed first (issue 8.17, tests/test_admin_preview.py).
+    preview = support_client.post(url, data)
+    assert "Bea Boss will now see 1 more mailbox: Ann Rep" in preview.content.decode()
+    data["_visibility_preview"] = preview.context["fingerprint"]
+    response = support_client.post(url, data, follow=True)
     boss.refresh_from_db()
     assert boss.visibility_level == VisibilityLevel.EMPLOYEES
     shown = [str(m) for m in response.context["messages"]]

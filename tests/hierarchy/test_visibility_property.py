@@ -17,6 +17,13 @@ from hierarchy.selectors import load_tree, mailbox_visibility, visible_mailbox_c
 from mailsync.models import Mailbox
 
 
+def examples(laptop: int) -> int:
+    """`laptop` random cases, or the profile's (larger) number under HYPOTHESIS_PROFILE=ci."""
+    if settings.get_current_profile_name() == "default":
+        return laptop
+    return settings().max_examples  # a settings() with no arguments is the active profile
+
+
 @dataclass
 class Person:
     index: int
@@ -112,7 +119,7 @@ def build(people: list[Person]) -> dict[int, User]:
 
 @pytest.mark.django_db
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

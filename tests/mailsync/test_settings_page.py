@@ -6,11 +6,13 @@ running them (no worker here) and assert that one was registered.
 
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from mailsync.connections import ImapAccount
 from mailsync.forms import ImapForm
@@ -211,7 +213,7 @@ def test_bad_form_data_shows_field_errors(alice_client):
 
 def test_without_a_mailbox_the_page_invites_to_connect(alice_client):
     page = alice_client.get(SETTINGS).content.decode()
-    assert "Synchronize now" in page
+    assert "Connect your mailbox" in page
     assert reverse("mailbox-connect") in page
 
 
@@ -265,12 +267,13 @@ def test_status_json_is_the_users_own_mailbox_only(connected, client, alice_clie
     mine = alice_client.get(reverse("mailbox-status-json")).json()
 
     assert mine == {
-        "state": "active",
+        "state": "first_import",
+        "headline": "Importing your email",
+        "error": "",
         "progress_done": 0,
         "progress_total": 0,
         "percent": 0,
         "last_synced_at": None,
-        "state_reason": "",
         "message_count": 1,
     }
     client.force_login(bob)
@@ -301,13 +304,16 @@ def test_syncing_shows_progress_and_a_refresh_without_javascript(connected, alic
 @pytest.mark.server
 def test_a_temporary_problem_is_shown_calmly_with_the_next_attempt(connected, alice_client):
     Mailbox.objects.filter(pk=connected.pk).update(
-        failures=2, state_reason="The IMAP server 127.0.0.1:1 did not answer in time."
+        failures=2,
+        state_reason="The IMAP server 127.0.0.1:1 did not answer in time.",
+        next_sync_at=timezone.now() + timedelta(minutes=4),
     )
 
     page = alice_client.get(SETTINGS).content.decode()
 
-    assert "Temporary problem: The IMAP server 127.0.0.1:1 did not answer in time." in page
-    assert "Next attempt at" in page
+    assert "Temporary problem, retrying at " in page
+    assert "Could not reach 127.0.0.1: it did not answer in time." in page
+    assert "Postcard keeps trying on its own" in page
 
 
 @pytest.mark.server
@@ -317,7 +323,7 @@ def test_sync_now_queues_a_sync(connected, alice_client, django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = alice_client.post(reverse("mailbox-sync-now"), follow=True)
 
-    assert "A sync was queued" in response.content.decode()
+    assert "Importing your email" in response.content.decode()  # never synced: the first one
     assert len(queued_syncs(callbacks)) == 1
 
 
@@ -347,7 +353,7 @@ def test_disconnect_deleting_the_emails_removes_the_mailbox(connected, alice_cli
 
     assert not Mailbox.objects.exists()
     assert not Message.objects.exists()
-    assert "Synchronize now" in alice_client.get(SETTINGS).content.decode()
+    assert "Connect your mailbox" in alice_client.get(SETTINGS).content.decode()
 
 
 @pytest.mark.server
