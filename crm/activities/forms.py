@@ -1,11 +1,13 @@
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from crm.accounts.models import Account
 from crm.activities.models import Meeting, Task
 from crm.contacts.models import Contact
 from crm.contacts.selectors import contact_list
+from crm.core.ids import MAX_ID
 
 
 class NativeDateInput(forms.DateInput):
@@ -55,6 +57,14 @@ class ContactPickerInput(forms.SelectMultiple):
 
 
 class ContactChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    def _check_values(self, value: Any) -> Any:
+        # Django looks the ids up with `pk IN (...)`, which passes a number beyond the BigAutoField
+        # range to the database (SQLite: OverflowError, a 500). Such an id names no contact.
+        for pk in value:
+            if not str(pk).isdigit() or not 0 < int(pk) <= MAX_ID:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super()._check_values(value)
+
     def label_from_instance(self, obj: Contact) -> str:
         # Name, company and addresses: what people type to find someone.
         emails = [email.address for email in obj.emails.all()]

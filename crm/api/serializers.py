@@ -21,14 +21,14 @@ from crm.api.errors import AddressConflict
 from crm.contacts.models import Contact, ContactEmail
 from crm.contacts.selectors import CONTACT_SORTS, address_holders
 from crm.contacts.services import clean_addresses
+from crm.core.ids import MAX_ID
 from hierarchy.selectors import Reason
 from mailsync.models import Direction, Message, Participant
 
 # --- Query parameters of the lists -----------------------------------------------------------
 
-# Primary keys are BigAutoFields. A number outside their range names nothing, and the database
-# refuses it with an error (SQLite: "Python int too large"): it is a 400 here instead.
-MAX_ID = 2**63 - 1
+# A number outside the primary keys' range names nothing, and the database refuses it with an
+# error (SQLite: "Python int too large"): it is a 400 here instead.
 MAX_SEARCH_LENGTH = 200
 
 

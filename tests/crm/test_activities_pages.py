@@ -340,6 +340,23 @@ def test_a_contact_outside_the_choices_is_refused_and_nothing_is_saved(logged_in
     assert f'<option value="{jane.pk}" selected>' in page
 
 
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "-1", "0", "1e5", "x"])
+@pytest.mark.parametrize("kind", ["meeting", "task"])
+def test_an_absurd_contact_or_account_id_is_a_form_error_not_a_server_error(
+    logged_in_client, user, kind, bad_id
+):
+    times = {"starts_at_0": "2030-05-06", "starts_at_1": "14:00", "ends_at_0": "2030-05-06"}
+    times |= {"ends_at_1": "15:00", "due_at_0": "2030-05-06", "due_at_1": "18:00"}
+    for field in ("contacts", "account"):
+        response = logged_in_client.post(
+            reverse(f"{kind}-create"), {"title": "Review", field: bad_id, **times}
+        )
+        assert response.status_code == 200
+        assert 'class="error" role="alert"' in body(response)
+    assert not Meeting.objects.exists()
+    assert not Task.objects.exists()
+
+
 def test_a_12_hour_time_or_an_end_before_the_start_gets_a_clear_error(logged_in_client, user):
     data = {
         "title": "Review",
