@@ -63,7 +63,7 @@ class ContactChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-a
         for pk in value:
             if not str(pk).isdigit() or not 0 < int(pk) <= MAX_ID:
                 raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
-        return super()._check_values(value)
+        return super()._check_values(value)  # type: ignore[misc]  # not in django-stubs
 
     def label_from_instance(self, obj: Contact) -> str:
         # Name, company and addresses: what people type to find someone.
