@@ -12,8 +12,8 @@ from crm.activities.selectors import meeting_list, task_list
 from crm.contacts.models import Contact, ContactEmail
 from hierarchy.models import User
 from hierarchy.selectors import mailbox_visibility
-from mailsync.models import Mailbox, Message, Participant, ParticipantRole
-from mailsync.selectors import mailbox_of, visible_messages
+from mailsync.models import Message, Participant, ParticipantRole
+from mailsync.selectors import MailboxStatus, mailbox_of, mailbox_status_view, visible_messages
 
 HOME_MEETINGS = 5
 HOME_TASKS = 8
@@ -34,7 +34,7 @@ class Home:
     tasks: list[Task]
     task_count: int
     emails: list[ContactMail]
-    mailbox: Mailbox | None
+    mailbox: MailboxStatus  # the same headline, error and state as the Mailbox sync page
 
 
 def home_for(viewer: User) -> Home:
@@ -46,7 +46,7 @@ def home_for(viewer: User) -> Home:
         tasks=list(tasks[:HOME_TASKS]),
         task_count=tasks.count(),
         emails=recent_mail_from_contacts(viewer, limit=HOME_EMAILS),
-        mailbox=mailbox_of(viewer),
+        mailbox=mailbox_status_view(mailbox_of(viewer), runs=0),
     )
 
 

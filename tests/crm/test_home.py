@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from crm.activities.services import meeting_create, task_create
 from hierarchy.models import VisibilityLevel
-from mailsync.models import MailboxState
+from mailsync.connections import ImapAccount
+from mailsync.models import Mailbox, MailboxState
+from mailsync.services import mailbox_connect_imap
 from tests.factories import UserFactory, make_contact, make_mailbox, make_message
 
 pytestmark = pytest.mark.django_db
@@ -107,29 +109,71 @@ def test_recent_email_from_contacts_respects_visibility(client):
 
 def test_mailbox_health_without_a_mailbox_links_to_mailbox_sync(logged_in_client):
     box = section(home(logged_in_client), "home-mailbox")
-    assert "No mailbox connected." in box
+    assert "Your mailbox is not connected yet" in box
     assert f'href="{reverse("mailbox-settings")}"' in box
 
 
-def test_mailbox_health_says_when_the_mailbox_is_disconnected_or_fine(logged_in_client, user):
-    mailbox = make_mailbox(user)
-    mailbox.last_synced_at = timezone.now() - timedelta(minutes=5)
-    mailbox.save(update_fields=["last_synced_at"])
+def connected_mailbox(user):
+    account = ImapAccount(
+        address=user.email,
+        username=user.username,
+        password="secret",
+        imap_host="imap.example.com",
+        imap_port=993,
+        imap_security="ssl",
+        smtp_host="imap.example.com",
+        smtp_port=587,
+        smtp_security="starttls",
+    )
+    return mailbox_connect_imap(owner=user, account=account, check=False)
+
+
+def set_row(mailbox, **fields):
+    Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+
+
+def test_mailbox_health_tells_the_same_story_as_the_mailbox_sync_page(logged_in_client, user):
+    mailbox = connected_mailbox(user)
+    now = timezone.now()
+    set_row(mailbox, last_synced_at=now - timedelta(minutes=5), next_sync_at=now + timedelta(1))
     box = section(home(logged_in_client), "home-mailbox")
     assert "Up to date" in box
+    assert "Last synchronized 5\xa0minutes ago" in box  # a no-break space, as Django writes it
     assert mailbox.address in box
 
-    mailbox.state = MailboxState.DISCONNECTED
-    mailbox.state_reason = "The server refused the password."
-    mailbox.save(update_fields=["state", "state_reason"])
+    # Temporary trouble: the plain sentence, never the server's raw words.
+    raw = "imap.example.com refused the connection: [Errno 111] ECONNREFUSED"
+    set_row(mailbox, failures=2, state_reason=raw)
+    box = section(home(logged_in_client), "home-mailbox")
+    assert "Temporary problem, retrying" in box
+    assert "Could not reach imap.example.com: it refused the connection." in box
+    assert "Errno" not in box
+
+    set_row(mailbox, state=MailboxState.DISCONNECTED, state_reason="imap: refused the login")
     box = section(home(logged_in_client), "home-mailbox")
     assert "Disconnected" in box
     assert "The server refused the password." in box
     assert "Reconnect in Mailbox sync" in box
+    assert "Up to date" not in box
+
+
+def test_a_demo_mailbox_says_it_is_demo_data_not_up_to_date(logged_in_client, user):
+    mailbox = make_mailbox(user)
+    set_row(mailbox, is_demo=True, last_synced_at=timezone.now())
+    box = section(home(logged_in_client), "home-mailbox")
+    assert "Demo mailbox: it does not sync" in box
+    assert "Up to date" not in box
 
 
 def test_another_users_mailbox_never_shows_as_mine(client, user):
     colleague = UserFactory()
     make_mailbox(colleague)
     client.force_login(user)
-    assert "No mailbox connected." in section(home(client), "home-mailbox")
+    assert "Your mailbox is not connected yet" in section(home(client), "home-mailbox")
+
+
+def test_logging_in_lands_on_the_home_page(client):
+    UserFactory(username="sam", password="pw")
+    response = client.post(reverse("login"), {"username": "sam", "password": "pw"})
+    assert response.status_code == 302
+    assert response.url == reverse("home")

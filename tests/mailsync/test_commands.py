@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from mailsync.models import Mailbox
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_mailbox
 from tests.mailsync.sync_helpers import email
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
@@ -69,3 +69,11 @@ def test_connect_with_a_wrong_password_says_why_and_saves_nothing(dovecot, monke
 def test_sync_of_an_unknown_address_is_a_clear_error():
     with pytest.raises(CommandError, match=r"No connected mailbox nobody@example\.test"):
         call_command("mailbox_sync", "nobody@example.test")
+
+
+def test_status_lists_a_demo_mailbox_as_demo_not_active():
+    mailbox = make_mailbox(UserFactory(username="demo"))
+    Mailbox.objects.filter(pk=mailbox.pk).update(is_demo=True, state="active")
+    out = io.StringIO()
+    call_command("mailbox_status", stdout=out)
+    assert f"{mailbox.address:40} demo " in out.getvalue()

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 
 from mailsync.models import Mailbox
+from mailsync.selectors import SyncState, mailbox_status_view
 
 
 class Command(BaseCommand):
@@ -16,9 +17,11 @@ class Command(BaseCommand):
             .order_by("address")
         )
         for m in mailboxes:
+            # The state the settings page shows (demo, backing off, stalled...), not the raw column.
+            state = mailbox_status_view(m, runs=0).state
             last = m.last_synced_at.strftime("%Y-%m-%d %H:%M") if m.last_synced_at else "never"
-            line = f"{m.address:40} {m.state:12} {m.message_total:>7} msgs  last sync {last}"
-            if m.state == "syncing":
+            line = f"{m.address:40} {state:12} {m.message_total:>7} msgs  last sync {last}"
+            if state in (SyncState.FIRST_IMPORT, SyncState.SYNCING):
                 line += f"  ({m.progress_done}/{m.progress_total})"
             if m.state_reason:
                 line += f"  - {m.state_reason}"
