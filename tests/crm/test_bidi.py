@@ -144,6 +144,20 @@ def test_contact_and_account_pages_isolate_every_name(logged_in_client, eve):
     assert {url: leaks(logged_in_client, url) for url in urls} == {url: [] for url in urls}
 
 
+def test_home_and_activity_pages_isolate_every_name(logged_in_client, user, eve):
+    meeting, task = user.meetings.get(), user.tasks.get()
+    urls = [
+        reverse("home"),
+        reverse("meeting-list"),
+        reverse("task-list"),
+        reverse("meeting-detail", args=[meeting.pk]),
+        reverse("task-detail", args=[task.pk]),
+        reverse("meeting-edit", args=[meeting.pk]),
+        reverse("task-edit", args=[task.pk]),
+    ]
+    assert {url: leaks(logged_in_client, url) for url in urls} == {url: [] for url in urls}
+
+
 def test_the_name_is_in_bdi_on_the_list_and_the_card(logged_in_client, eve):
     contact, _message = eve
     page = logged_in_client.get(reverse("contact-list")).content.decode()
