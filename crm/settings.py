@@ -133,7 +133,7 @@ AUTH_USER_MODEL = "hierarchy.User"
 # The lockout check comes first so a locked-out username+address never reaches the password check.
 AUTHENTICATION_BACKENDS = ["crm.core.security.LockoutBackend", "hierarchy.backends.PostcardBackend"]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "contact-list"
+LOGIN_REDIRECT_URL = "home"  # meetings, tasks, recent email and mailbox health
 LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -34,8 +34,8 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/contacts/$"))
-    expect(page.get_by_role("heading", name="Contacts", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/$"))  # the home page
+    expect(page.get_by_role("heading", name="My upcoming meetings")).to_be_visible()
 
 
 def email_row(page: Page, subject: str) -> Locator:
@@ -244,6 +244,7 @@ def test_account_and_contact_created_in_the_ui_show_their_synchronized_emails(
 def test_invalid_email_address_is_shown_next_to_the_field(page: Page):
     UserFactory(username="sam", password="pw", first_name="Sam", last_name="Seller")
     log_in(page, "sam", "pw")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Contacts").click()
     page.get_by_role("link", name="New contact").click()
     expect(page).to_have_url(re.compile(r"/contacts/new/$"))
     page.locator("#id_last_name").fill("Doe")
