@@ -101,6 +101,7 @@ class HierarchyUserAdmin(MPTTModelAdmin, UserAdmin):  # type: ignore[type-arg]
     actions = ["create_sync_only_user"]
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
+        ("Preferences", {"fields": ("time_zone",)}),
         ("Hierarchy and visibility", {"fields": HIERARCHY_FIELDS}),
     )
 
@@ -110,6 +111,7 @@ class HierarchyUserAdmin(MPTTModelAdmin, UserAdmin):  # type: ignore[type-arg]
         # Support staff manage the tree and levels, not permissions or passwords.
         return (
             (None, {"fields": ("username", "first_name", "last_name", "email", "is_active")}),
+            ("Preferences", {"fields": ("time_zone",)}),
             ("Hierarchy and visibility", {"fields": HIERARCHY_FIELDS}),
         )
 

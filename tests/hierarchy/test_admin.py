@@ -28,6 +28,7 @@ def change_form_data(user: User, **overrides):
         "is_active": "on",
         "parent": user.parent_id or "",
         "visibility_level": user.visibility_level,
+        "time_zone": user.time_zone,
     }
     return {**data, **overrides}
 
@@ -66,6 +67,15 @@ def test_support_staff_move_a_user_in_the_tree_but_cannot_grant_superuser(suppor
     assert worker.parent == new_boss
     assert not worker.is_superuser
     assert not worker.is_staff
+
+
+def test_support_staff_set_a_users_time_zone(support_client):
+    worker = UserFactory(time_zone="UTC")
+    url = reverse("admin:hierarchy_user_change", args=[worker.pk])
+    assert 'name="time_zone"' in support_client.get(url).content.decode()
+    support_client.post(url, change_form_data(worker, time_zone="Asia/Tokyo"))
+    worker.refresh_from_db()
+    assert worker.time_zone == "Asia/Tokyo"
 
 
 def test_moving_under_an_own_employee_is_refused_with_a_message(support_client):
