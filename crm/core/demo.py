@@ -30,6 +30,7 @@ from crm.contacts.models import Contact
 from crm.contacts.services import contact_create
 from crm.core.addresses import normalize_address
 from hierarchy.models import User
+from mailsync.card_links import card_links_add_messages
 from mailsync.models import (
     Direction,
     Folder,
@@ -628,6 +629,7 @@ def _store_chunk(
         )
     MessageLocation.objects.bulk_create(locations, batch_size=BATCH_SIZE)
     Participant.objects.bulk_create(participants, batch_size=BATCH_SIZE)
+    card_links_add_messages([message.pk for _, message, _ in copies if not message.is_internal])
     return len(copies)
 
 
@@ -1180,7 +1182,10 @@ def create_activities(
     for _ in range(count):
         customer = rng.choice(customers)
         owner = planner.owner_of(customer).user if rng.random() < 0.8 else staff["vp_sales"].user
-        contacts = [c.contact for c in _sample_upto(rng, planner.by_account[customer.account.pk])]
+        # The person a task or meeting names comes first among its contacts.
+        sampled = _sample_upto(rng, planner.by_account[customer.account.pk])
+        others = [c.contact for c in sampled if c.contact != customer.contact]
+        contacts = [customer.contact, *others][:3]
         _meeting(rng, owner, customer, contacts, now)
         task = _task(rng, owner, customer, contacts, now)
         if task.done_at is not None:
