@@ -64,6 +64,13 @@ class Mailbox(models.Model):
     def __str__(self) -> str:
         return self.address
 
+    @property
+    def has_credentials(self) -> bool:
+        """A password or token is stored (checked without decrypting it)."""
+        field = self._meta.get_field("credentials")
+        assert isinstance(field, EncryptedTextField)
+        return field.is_set(self)
+
 
 class FolderRole(models.TextChoices):
     INBOX = "inbox", "Inbox"
@@ -171,6 +178,81 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.address}"
+
+
+# What each CardLink index is for (README, "Card indexes"). The INCLUDE columns make the reads
+# index-only on PostgreSQL (other databases build the same index without them).
+_NEWEST_FIRST = ["-sent_at", "-message"]
+_CARRIED = ["thread_key", "dedupe_key"]
+CARD_LINK_INDEXES = [
+    # A contact card's page: one range per visible mailbox, newest first, stopping after a page.
+    models.Index(
+        fields=["contact", "owner", *_NEWEST_FIRST], include=_CARRIED, name="card_link_contact"
+    ),
+    # The same for an account card.
+    models.Index(
+        fields=["account", "owner", *_NEWEST_FIRST],
+        include=_CARRIED,
+        condition=models.Q(account__isnull=False),
+        name="card_link_account",
+    ),
+    # "Was this conversation (or email) already shown higher up?": a probe per row of a page,
+    # and the emails of the conversations on it.
+    models.Index(
+        fields=["contact", "thread_key", *_NEWEST_FIRST],
+        include=["owner", "dedupe_key"],
+        name="card_link_contact_thread",
+    ),
+    models.Index(
+        fields=["account", "thread_key", *_NEWEST_FIRST],
+        include=["owner", "dedupe_key"],
+        condition=models.Q(account__isnull=False),
+        name="card_link_account_thread",
+    ),
+]
+
+
+class CardLink(models.Model):
+    """A message on a contact's card, and on the card of that contact's account.
+
+    A denormalized index, not a source of truth: one row per (contact, message) where one of the
+    contact's addresses is a participant, never for internal-only mail. It carries what a card
+    page sorts and groups by (owner, date, thread, dedupe key), so a page is a few short index
+    ranges (one per visible mailbox) instead of grouping the contact's whole history.
+    `mailsync/card_links.py` keeps it: the storage adds rows for new mail, the contact services
+    (and admin) refresh a contact whose addresses or account change; deletes cascade.
+    """
+
+    # No single-column indexes on contact and account: the indexes below start with them.
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The contact's account, copied: the account card reads its own index range.
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="card_links")
+    # The mailbox owner, as visibility names mailboxes.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    sent_at = models.DateTimeField()
+    thread_key = models.CharField(max_length=64)
+    dedupe_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "message"], name="card_link_unique")
+        ]
+        indexes = CARD_LINK_INDEXES
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id}: message {self.message_id}"
 
 
 class SyncRun(models.Model):

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Page, Paginator
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.timesince import timesince
@@ -29,7 +26,9 @@ from mailsync.models import (
     SyncRun,
 )
 
-EMAILS_PER_PAGE = 25
+# Pages that show mail never read a mailbox's connection settings or credentials: decrypting
+# them is the sync's and the settings page's business, and a lost key must not break cards.
+MAILBOX_SECRETS = ("mailbox__credentials", "mailbox__connection_settings")
 
 
 @dataclass(frozen=True)
@@ -63,52 +62,10 @@ def visible_messages(visibility: Visibility) -> QuerySet[Message]:
     return Message.objects.filter(mailbox__owner_id__in=visibility.owner_ids, is_internal=False)
 
 
-def messages_with_addresses(
-    visibility: Visibility, addresses: QuerySet[Any, str] | list[str]
-) -> QuerySet[Message]:
-    return visible_messages(visibility).filter(participants__address__in=addresses)
+def card_email(visibility: Visibility, copies: list[Message]) -> CardEmail:
+    """One email of a card from its visible copies: the viewer's own copy first, else the
+    closest colleague's; every holder named with why the viewer may see it."""
 
-
-def card_emails_page(
-    *,
-    viewer: User,
-    addresses: QuerySet[Any, str] | list[str],
-    page_number: int | str | None,
-    per_page: int = EMAILS_PER_PAGE,
-) -> tuple[Page[CardEmail], Visibility]:
-    """One page of the emails exchanged with these addresses, one entry per email.
-
-    Four queries whatever the number of messages or mailboxes: count, page of keys,
-    the copies on the page, their participants.
-    """
-    visibility = mailbox_visibility(viewer)
-    keys = (
-        messages_with_addresses(visibility, addresses)
-        .values("dedupe_key")
-        .annotate(latest=Max("sent_at"))
-        .order_by("-latest", "dedupe_key")
-    )
-    key_page = Paginator(keys, per_page).get_page(page_number)
-    emails = _card_emails(visibility, [row["dedupe_key"] for row in key_page.object_list])
-    # The page of keys becomes a page of emails: same number, same paginator (count, links).
-    return Page(emails, key_page.number, key_page.paginator), visibility  # type: ignore[arg-type]
-
-
-def _card_emails(visibility: Visibility, keys: list[str]) -> list[CardEmail]:
-    copies = (
-        visible_messages(visibility)
-        .filter(dedupe_key__in=keys)
-        .select_related("mailbox__owner")
-        .prefetch_related("participants")
-        .defer("body_text")
-    )
-    by_key: dict[str, list[Message]] = defaultdict(list)
-    for message in copies:
-        by_key[message.dedupe_key].append(message)
-    return [_card_email(visibility, by_key[key]) for key in keys if by_key[key]]
-
-
-def _card_email(visibility: Visibility, copies: list[Message]) -> CardEmail:
     def reason(message: Message) -> Reason:
         found = visibility.reason_for(message.mailbox.owner_id)
         return Reason.EVERYONE if found is None else found  # Reason.OWN is 0: no `or` here
@@ -138,60 +95,13 @@ class CardConversation:
         return sorted(by_user.values(), key=lambda h: (h.reason, h.name))
 
 
-def card_conversations_page(
-    *,
-    viewer: User,
-    addresses: QuerySet[Any, str] | list[str],
-    page_number: int | str | None,
-    per_page: int = EMAILS_PER_PAGE,
-) -> tuple[Page[CardConversation], Visibility]:
-    """One page of conversations with these addresses, the one with the newest email first.
-
-    Paginated by thread, not by email, so a conversation is never split across two pages and
-    its count is whole; only the emails that involve these addresses are in it. Four queries
-    whatever the number of messages or mailboxes: count of threads, page of thread keys, the
-    copies in those threads, their participants.
-    """
-    visibility = mailbox_visibility(viewer)
-    matching = messages_with_addresses(visibility, addresses)
-    threads = (
-        matching.values("thread_key")
-        .annotate(latest=Max("sent_at"))
-        .order_by("-latest", "thread_key")
-    )
-    thread_page = Paginator(threads, per_page).get_page(page_number)
-    keys = [row["thread_key"] for row in thread_page.object_list]
-    copies = (
-        visible_messages(visibility)
-        .filter(pk__in=matching.filter(thread_key__in=keys).values("pk"))
-        .select_related("mailbox__owner")
-        .prefetch_related("participants")
-        .defer("body_text")
-        .order_by("-sent_at", "dedupe_key", "pk")
-    )
-    by_thread: dict[str, dict[str, list[Message]]] = defaultdict(dict)
-    for message in copies:
-        by_thread[message.thread_key].setdefault(message.dedupe_key, []).append(message)
-    conversations = [
-        CardConversation(emails=[_card_email(visibility, c) for c in by_thread[key].values()])
-        for key in keys
-        if by_thread[key]
-    ]
-    # The page of thread keys becomes a page of conversations: same number, same paginator.
-    page: Page[CardConversation] = Page(
-        conversations,
-        thread_page.number,
-        thread_page.paginator,  # type: ignore[arg-type]
-    )
-    return page, visibility
-
-
 def visible_message(*, viewer: User, message_id: int) -> Message | None:
     """A single message by id, or None when the viewer may not see it (callers answer 404)."""
     visibility = mailbox_visibility(viewer)
     return (
         visible_messages(visibility)
         .select_related("mailbox__owner")
+        .defer(*MAILBOX_SECRETS)
         .prefetch_related("participants")
         .filter(pk=message_id)
         .first()
@@ -300,7 +210,7 @@ def sync_blocker(mailbox: Mailbox) -> str:
     """Why this mailbox cannot be synchronized, or "" when it can."""
     if mailbox.is_demo:
         return "This is a demo mailbox: there is no mail server to synchronize it with."
-    if mailbox.state == MailboxState.DISCONNECTED or not mailbox.credentials:
+    if mailbox.state == MailboxState.DISCONNECTED or not mailbox.has_credentials:
         return "Reconnect the mailbox first: Postcard has no password for it."
     return ""
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from mailsync.card_links import card_links_add_messages
 from mailsync.matching import MatchContext, direction, is_internal
 from mailsync.models import Folder, Mailbox, Message, MessageLocation, Participant, SkippedMessage
 from mailsync.parsing import ParsedMessage
@@ -54,6 +55,7 @@ def messages_store(
         for message, item in zip(created, fresh.values(), strict=True)
         for role, address in item.parsed.participants
     )
+    card_links_add_messages([m.pk for m in created if not m.is_internal])
     locations_add(folder, ((i.remote_id, held[i.parsed.dedupe_key]) for i in incoming))
     return len(created)
 

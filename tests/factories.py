@@ -11,7 +11,9 @@ from factory.declarations import LazyAttribute, Sequence
 from crm.accounts.services import account_create
 from crm.contacts.services import contact_create
 from hierarchy.models import User
+from mailsync.card_links import card_links_add_messages
 from mailsync.models import (
+    CardLink,
     Direction,
     Folder,
     Mailbox,
@@ -67,15 +69,19 @@ def make_message(
     subject: str = "Hello",
     body: str = "Body text",
     message_id: str | None = None,
+    thread_key: str | None = None,
     sent_at=None,
+    is_internal: bool = False,
 ) -> Message:
+    """A stored message, as the sync stores one (participants, location, card links)."""
     n = next(_seq)
     message_id = message_id or f"<m{n}@test>"
     message = Message.objects.create(
         mailbox=mailbox,
         dedupe_key=hashlib.sha256(message_id.encode()).hexdigest(),
         message_id=message_id,
-        thread_key=hashlib.sha256(message_id.encode()).hexdigest(),
+        thread_key=thread_key or hashlib.sha256(message_id.encode()).hexdigest(),
+        is_internal=is_internal,
         subject=subject,
         body_text=body,
         sent_at=sent_at or timezone.now() - timedelta(minutes=n),
@@ -90,4 +96,15 @@ def make_message(
     Participant.objects.bulk_create(
         Participant(message=message, role=role, address=address) for role, address in roles
     )
+    if not is_internal:
+        card_links_add_messages([message.pk])
     return message
+
+
+def put_in_thread(root: Message, *replies: Message) -> None:
+    """Make `replies` part of `root`'s conversation, as if the sync had stored them so."""
+    ids = [reply.pk for reply in replies]
+    Message.objects.filter(pk__in=ids).update(thread_key=root.thread_key)
+    CardLink.objects.filter(message_id__in=ids).update(thread_key=root.thread_key)
+    for reply in replies:
+        reply.thread_key = root.thread_key

@@ -23,6 +23,7 @@ from crm.contacts.selectors import CONTACT_SORTS, address_holders
 from crm.contacts.services import clean_addresses
 from crm.core.ids import MAX_ID
 from hierarchy.selectors import Reason
+from mailsync.card_pages import COUNT_CAP, Cursor, parse_cursor
 from mailsync.models import Direction, Message, Participant
 
 # --- Query parameters of the lists -----------------------------------------------------------
@@ -52,6 +53,28 @@ def search_filter(help_text: str) -> serializers.CharField:
 class PageQuerySerializer(serializers.Serializer[Any]):
     page = serializers.IntegerField(
         required=False, min_value=1, default=1, help_text="Page number, from 1."
+    )
+
+
+class CursorField(serializers.CharField):
+    """A keyset page position, as the `next` and `previous` links carry it."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Cursor | None:
+        text = super().run_validation(data)  # a string of at most max_length first
+        try:
+            return parse_cursor(text)
+        except ValueError:
+            raise serializers.ValidationError(
+                "Not a page position: follow the next and previous links of a page."
+            ) from None
+
+
+class CardEmailQuerySerializer(serializers.Serializer[Any]):
+    before = CursorField(
+        required=False, max_length=40, help_text="Emails older than this position (`next` link)."
+    )
+    after = CursorField(
+        required=False, max_length=40, help_text="Emails newer than this (`previous` link)."
     )
 
 
@@ -278,9 +301,14 @@ class CardEmailSerializer(serializers.Serializer[Any]):
 
 
 class PaginatedCardEmailListSerializer(serializers.Serializer[Any]):
-    """The envelope of the other paginated lists, for a page of card emails."""
+    """A page of card emails: newest first, each page starting where the last one ended."""
 
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(
+        help_text=f"Distinct emails, exact up to {COUNT_CAP:,}; past it, a lower bound."
+    )
+    count_is_lower_bound = serializers.BooleanField(
+        help_text=f"True when there are more than {COUNT_CAP:,} and counting stopped."
+    )
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = CardEmailSerializer(many=True)

@@ -34,22 +34,23 @@ from crm.api.serializers import (
     AccountSerializer,
     ActivityQuerySerializer,
     AddressConflictSerializer,
+    CardEmailQuerySerializer,
     ContactInputSerializer,
     ContactQuerySerializer,
     ContactSerializer,
     EmailSerializer,
     MeetingInputSerializer,
     MeetingSerializer,
-    PageQuerySerializer,
     PaginatedCardEmailListSerializer,
     TaskInputSerializer,
     TaskSerializer,
 )
 from crm.contacts.models import Contact
-from crm.contacts.selectors import account_addresses, contact_addresses
 from crm.contacts.services import contact_create, contact_delete, contact_update
 from hierarchy.models import User
-from mailsync.selectors import card_emails_page, visible_message
+from hierarchy.selectors import mailbox_visibility
+from mailsync.card_pages import CardOf, Cursor, PagePosition, card_emails, email_count
+from mailsync.selectors import visible_message
 from mailsync.services import message_body_opened
 
 M = TypeVar("M", bound=Model)
@@ -104,29 +105,27 @@ class _ServiceViewSet(viewsets.GenericViewSet[M]):
         raise NotImplementedError
 
 
-def _page_link(request: Request, number: int | None) -> str | None:
-    if number is None:
+def _cursor_link(request: Request, name: str, cursor: Cursor | None) -> str | None:
+    if cursor is None:
         return None
     url = request.build_absolute_uri()
-    # Page 1 carries no parameter, as in DRF's own pagination links.
-    if number == 1:
-        return remove_query_param(url, "page")
-    return replace_query_param(url, "page", number)
+    for other in ("before", "after", "page"):
+        url = remove_query_param(url, other)
+    return replace_query_param(url, name, cursor.token())
 
 
-def _card_emails(request: Request, addresses: QuerySet[Any, str]) -> Response:
-    # A page past the last shows the last one, as on the cards.
-    page_number = _validated(PageQuerySerializer, request.query_params)["page"]
-    page, _visibility = card_emails_page(
-        viewer=_viewer(request), addresses=addresses, page_number=page_number
-    )
+def _card_emails(request: Request, card: CardOf) -> Response:
+    query = _validated(CardEmailQuerySerializer, request.query_params)
+    position = PagePosition(before=query.get("before"), after=query.get("after"))
+    visibility = mailbox_visibility(_viewer(request))
+    page = card_emails(card, visibility, position)
+    count = email_count(card, visibility)
     envelope = {
-        "count": page.paginator.count,
-        "next": _page_link(request, page.next_page_number() if page.has_next() else None),
-        "previous": _page_link(
-            request, page.previous_page_number() if page.has_previous() else None
-        ),
-        "results": page.object_list,
+        "count": count.value,
+        "count_is_lower_bound": count.at_least,
+        "next": _cursor_link(request, "before", page.older),
+        "previous": _cursor_link(request, "after", page.newer),
+        "results": page.items,
     }
     return Response(PaginatedCardEmailListSerializer(envelope).data)
 
@@ -197,12 +196,12 @@ class ContactViewSet(_ServiceViewSet[Contact]):
     @extend_schema(
         operation_id="contacts_emails_list",
         summary="Synchronized emails with the contact, as the viewer may see them",
-        parameters=[PageQuerySerializer],
+        parameters=[CardEmailQuerySerializer],
         responses=PaginatedCardEmailListSerializer,
     )
     @action(detail=True, methods=["get"])
     def emails(self, request: Request, pk: str) -> Response:
-        return _card_emails(request, contact_addresses(self.get_object()))
+        return _card_emails(request, CardOf.contact(self.get_object().pk))
 
 
 # --- Accounts --------------------------------------------------------------------------------
@@ -256,12 +255,12 @@ class AccountViewSet(_ServiceViewSet[Account]):
     @extend_schema(
         operation_id="accounts_emails_list",
         summary="Synchronized emails with any contact of the account, as the viewer may see them",
-        parameters=[PageQuerySerializer],
+        parameters=[CardEmailQuerySerializer],
         responses=PaginatedCardEmailListSerializer,
     )
     @action(detail=True, methods=["get"])
     def emails(self, request: Request, pk: str) -> Response:
-        return _card_emails(request, account_addresses(self.get_object().pk))
+        return _card_emails(request, CardOf.account(self.get_object().pk))
 
 
 # --- Meetings and tasks ----------------------------------------------------------------------

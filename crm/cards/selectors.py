@@ -7,7 +7,6 @@ Query count is fixed whatever the number of messages, mailboxes or users (assert
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.paginator import Page, Paginator
@@ -19,12 +18,16 @@ from crm.activities.models import Meeting, Task
 from crm.contacts.models import Contact, ContactEmail
 from hierarchy.models import User
 from hierarchy.selectors import Visibility, mailbox_visibility
-from mailsync.models import Message, ParticipantRole
-from mailsync.selectors import (
-    CardConversation,
-    card_conversations_page,
-    messages_with_addresses,
+from mailsync.card_pages import (
+    CardOf,
+    EmailCount,
+    KeysetPage,
+    PagePosition,
+    card_conversations,
+    email_count,
 )
+from mailsync.models import Message, ParticipantRole
+from mailsync.selectors import CardConversation
 
 TABS = ("emails", "meetings", "tasks")
 ACTIVITIES_PER_PAGE = 20
@@ -35,11 +38,11 @@ ROLE_ORDER = {role.value: n for n, role in enumerate(ParticipantRole)}
 class CardActivity:
     tab: str
     visibility: Visibility
-    email_count: int
+    email_count: EmailCount
     meeting_count: int
     task_count: int
     # The emails tab lists conversations (one row per thread, paginated by thread).
-    conversations: Page[CardConversation] | None = None
+    conversations: KeysetPage[CardConversation] | None = None
     meetings: Page[Meeting] | None = None
     tasks: Page[Task] | None = None
 
@@ -47,35 +50,29 @@ class CardActivity:
 def card_activity(
     *,
     viewer: User,
+    card: CardOf,
     tab: str,
     page_number: str | None,
-    addresses: QuerySet[Any, str],
+    position: PagePosition,
     meetings: QuerySet[Meeting],
     tasks: QuerySet[Task],
 ) -> CardActivity:
+    """The card's tabs: emails by keyset `position`, meetings and tasks by page number."""
     tab = tab if tab in TABS else "emails"
-    conversations = None
-    if tab == "emails":
-        conversations, visibility = card_conversations_page(
-            viewer=viewer, addresses=addresses, page_number=page_number
-        )
-    else:
-        visibility = mailbox_visibility(viewer)
-    # The tab counts emails, not conversations: one more query, whatever the tab.
-    email_count = (
-        messages_with_addresses(visibility, addresses).values("dedupe_key").distinct().count()
-    )
+    visibility = mailbox_visibility(viewer)
     activity = CardActivity(
         tab=tab,
         visibility=visibility,
-        email_count=email_count,
+        # The tab counts emails, not conversations.
+        email_count=email_count(card, visibility),
         meeting_count=meetings.count(),
         task_count=tasks.count(),
-        conversations=conversations,
     )
-    if tab == "meetings":
+    if tab == "emails":
+        activity.conversations = card_conversations(card, visibility, position)
+    elif tab == "meetings":
         activity.meetings = Paginator(meetings, ACTIVITIES_PER_PAGE).get_page(page_number)
-    elif tab == "tasks":
+    else:
         activity.tasks = Paginator(tasks, ACTIVITIES_PER_PAGE).get_page(page_number)
     return activity
 

@@ -12,9 +12,20 @@ from crm.activities.selectors import (
 )
 from crm.cards.selectors import card_activity, message_back_link, message_participants
 from crm.contacts.models import Contact
-from crm.contacts.selectors import account_addresses, contact_addresses
 from crm.core.pagination import querystring_without_page
+from mailsync.card_pages import CardOf, PagePosition, parse_cursor
 from mailsync.views import opened_message_or_404
+
+
+def _position(request: HttpRequest) -> PagePosition:
+    """The keyset page asked for; a mangled link shows the newest page rather than an error."""
+    try:
+        return PagePosition(
+            before=parse_cursor(request.GET.get("before")),
+            after=parse_cursor(request.GET.get("after")),
+        )
+    except ValueError:
+        return PagePosition()
 
 
 @login_required
@@ -25,9 +36,10 @@ def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
     )
     activity = card_activity(
         viewer=request.user,  # type: ignore[arg-type]
+        card=CardOf.contact(contact.pk),
         tab=request.GET.get("tab", "emails"),
         page_number=request.GET.get("page"),
-        addresses=contact_addresses(contact),
+        position=_position(request),
         meetings=meetings_for_contact(contact.pk),
         tasks=tasks_for_contact(contact.pk),
     )
@@ -50,9 +62,10 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
     contacts = account.contacts.prefetch_related("emails").order_by("last_name", "first_name")
     activity = card_activity(
         viewer=request.user,  # type: ignore[arg-type]
+        card=CardOf.account(account.pk),
         tab=request.GET.get("tab", "emails"),
         page_number=request.GET.get("page"),
-        addresses=account_addresses(account.pk),
+        position=_position(request),
         meetings=meetings_for_account(account.pk),
         tasks=tasks_for_account(account.pk),
     )

@@ -7,6 +7,7 @@ from crm.accounts.models import Account
 from crm.contacts.models import Contact, ContactEmail
 from crm.core.addresses import clean_address
 from hierarchy.models import User
+from mailsync.card_links import card_links_refresh_contacts
 
 
 def clean_addresses(raw_addresses: Sequence[str]) -> list[str]:
@@ -56,6 +57,8 @@ def contact_create(
     addresses = clean_addresses(emails)
     contact.save()
     _replace_emails(contact, addresses)
+    # Its past mail is on the card at once.
+    card_links_refresh_contacts([contact.pk])
     return contact
 
 
@@ -71,6 +74,7 @@ def contact_update(
     owner: User | None = None,
     emails: Sequence[str] = (),
 ) -> Contact:
+    before = (contact.account_id, set(contact.emails.values_list("address", flat=True)))
     contact.first_name, contact.last_name = first_name.strip(), last_name.strip()
     contact.title, contact.phone = title.strip(), phone.strip()
     contact.account, contact.owner = account, owner
@@ -88,11 +92,13 @@ def contact_update(
         ]
     )
     _replace_emails(contact, addresses)
+    # A rename keeps the card's links; another address or account changes them.
+    if before != (contact.account_id, set(addresses)):
+        card_links_refresh_contacts([contact.pk])
     return contact
 
 
 def _replace_emails(contact: Contact, addresses: list[str]) -> None:
-    # Cards match mail by address at read time, so changing addresses needs no relinking.
     contact.emails.all().delete()
     ContactEmail.objects.bulk_create(
         ContactEmail(contact=contact, address=address, is_primary=index == 0)

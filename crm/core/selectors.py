@@ -13,7 +13,13 @@ from crm.contacts.models import Contact, ContactEmail
 from hierarchy.models import User
 from hierarchy.selectors import mailbox_visibility
 from mailsync.models import Message, Participant, ParticipantRole
-from mailsync.selectors import MailboxStatus, mailbox_of, mailbox_status_view, visible_messages
+from mailsync.selectors import (
+    MAILBOX_SECRETS,
+    MailboxStatus,
+    mailbox_of,
+    mailbox_status_view,
+    visible_messages,
+)
 
 HOME_MEETINGS = 5
 HOME_TASKS = 8
@@ -67,7 +73,7 @@ def recent_mail_from_contacts(viewer: User, *, limit: int) -> list[ContactMail]:
         visible.filter(dedupe_key__in=keys)
         .select_related("mailbox")
         .prefetch_related("participants")
-        .defer("body_text")
+        .defer("body_text", *MAILBOX_SECRETS)
         .order_by("pk")
     )
     # One copy per email: the viewer's own if they hold one (it opens without a holder note).

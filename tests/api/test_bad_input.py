@@ -153,13 +153,23 @@ def test_a_page_past_the_last_is_a_404_saying_so(api):
     _assert_json_error(response, 404, "past the last page")
 
 
-@pytest.mark.parametrize("value", ["0", "abc", TOO_BIG + "x"])
-def test_a_bad_page_of_card_emails_is_a_400(api, value):
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("before", "0"),
+        ("before", "abc"),
+        ("after", f"1_{TOO_BIG}"),
+        ("before", f"{TOO_BIG}_1"),
+        ("after", "1_0"),
+        ("before", "x" * 500),
+    ],
+)
+def test_a_bad_position_in_card_emails_is_a_400(api, name, value):
     contact = Contact.objects.get()
 
-    response = api.get(f"/api/contacts/{contact.pk}/emails/", {"page": value})
+    response = api.get(f"/api/contacts/{contact.pk}/emails/", {name: value})
 
-    _assert_json_error(response, 400, "page")
+    _assert_json_error(response, 400, name)
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,8 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from hierarchy.models import User, VisibilityLevel
-from mailsync.models import Message
 from tests.browser.signin import sign_in
-from tests.factories import UserFactory, make_contact, make_mailbox, make_message
+from tests.factories import UserFactory, make_contact, make_mailbox, make_message, put_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +47,7 @@ def mail_for_jane(viewer: User) -> None:
         )
         for n in range(3)
     ]
-    Message.objects.filter(pk__in=[m.pk for m in thread]).update(thread_key=thread[0].thread_key)
+    put_in_thread(thread[0], *thread[1:])
     make_message(
         mine,
         sender=JANE,

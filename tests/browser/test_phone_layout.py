@@ -18,9 +18,15 @@ from playwright.sync_api import Page, ViewportSize
 
 from crm.activities.services import meeting_create, task_create
 from hierarchy.models import User, VisibilityLevel
-from mailsync.models import Message
 from tests.browser.signin import sign_in
-from tests.factories import UserFactory, make_account, make_contact, make_mailbox, make_message
+from tests.factories import (
+    UserFactory,
+    make_account,
+    make_contact,
+    make_mailbox,
+    make_message,
+    put_in_thread,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +88,7 @@ def a_week_of_work(user: User) -> dict[str, Any]:
         make_message(boxes[0], sender=boxes[0].address, to=(JANE,), subject="Re: Pallets")
         for _ in range(2)
     ]
-    Message.objects.filter(pk__in=[r.pk for r in replies]).update(thread_key=message.thread_key)
+    put_in_thread(message, *replies)
     start = now + timedelta(days=1)
     meeting = meeting_create(
         owner=user,

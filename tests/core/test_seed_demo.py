@@ -9,9 +9,10 @@ from django.db.models import Count, Exists, OuterRef, Q
 from crm.accounts.models import Account
 from crm.activities.models import Meeting, Task
 from crm.contacts.models import Contact, ContactEmail
-from crm.contacts.selectors import contact_addresses
 from crm.core.addresses import normalize_address
 from hierarchy.models import User
+from hierarchy.selectors import mailbox_visibility
+from mailsync.card_pages import CardOf, card_emails
 from mailsync.models import (
     Direction,
     Mailbox,
@@ -20,7 +21,6 @@ from mailsync.models import (
     Participant,
     ParticipantRole,
 )
-from mailsync.selectors import card_emails_page
 from tests.factories import UserFactory
 
 
@@ -109,10 +109,8 @@ def assert_mail() -> None:
 def assert_manager_sees_mail_on_a_card() -> None:
     manager = User.objects.get(username="manager")
     for contact in Contact.objects.all():
-        page, _ = card_emails_page(
-            viewer=manager, addresses=contact_addresses(contact), page_number=1
-        )
-        if page.object_list:
+        page = card_emails(CardOf.contact(contact.pk), mailbox_visibility(manager))
+        if page.items:
             return
     pytest.fail("the manager sees no synchronized email on any contact card")
 

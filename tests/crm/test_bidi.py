@@ -17,7 +17,7 @@ from crm.activities.services import meeting_create, task_create
 from crm.core.bidi import contained, isolated
 from crm.core.templatetags.postcard import isolate
 from mailsync.models import Participant
-from tests.factories import make_account, make_contact, make_mailbox, make_message
+from tests.factories import make_account, make_contact, make_mailbox, make_message, put_in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -112,8 +112,7 @@ def eve(user):
         subject=f"Re: Quote{RLO} for you",
         sent_at=first.sent_at + timedelta(hours=1),
     )
-    reply.thread_key = first.thread_key
-    reply.save(update_fields=["thread_key"])
+    put_in_thread(first, reply)
     start = timezone.now() + timedelta(days=1)
     meeting_create(
         owner=user,
@@ -178,7 +177,7 @@ def test_message_page_and_body_isolate_subject_names_and_body(logged_in_client, 
     assert leaks(logged_in_client, reverse("message-body", args=[message.pk])) == []
     page = logged_in_client.get(url).content.decode()
     assert f"<h1><bdi>Quote{RLO} for you</bdi></h1>" in page
-    assert f"<bdi>Eve{RLO}</bdi> &lt;<bdi>eve@acme.test</bdi>&gt;" in page
+    assert f"<bdi>Eve{RLO}</bdi> &lt;<bdi>eve@<wbr>acme.test</bdi>&gt;" in page
     assert f'<pre class="plain-body" dir="auto">Hello{RLO} there</pre>' in page
 
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from crm.contacts.services import contact_update
 from hierarchy.models import VisibilityLevel
 from tests.factories import UserFactory, make_account, make_contact, make_mailbox, make_message
+from tests.pages import follow, link_href
 
 pytestmark = pytest.mark.django_db
 
@@ -120,9 +121,7 @@ def test_colleague_message_by_id_is_404_when_not_visible(logged_in_client):
 def test_internal_only_mail_is_not_on_cards(logged_in_client, user):
     contact = make_contact(emails=["jane@acme.test"])
     mailbox = make_mailbox(user)
-    message = make_message(mailbox, sender="jane@acme.test", to=(mailbox.address,))
-    message.is_internal = True
-    message.save(update_fields=["is_internal"])
+    make_message(mailbox, sender="jane@acme.test", to=(mailbox.address,), is_internal=True)
     assert card_subjects(logged_in_client, contact) == []
 
 
@@ -149,10 +148,13 @@ def test_card_pages_through_messages_newest_first(logged_in_client, user):
     mailbox = make_mailbox(user)
     for n in range(30):  # factory dates each message a minute before the previous one
         make_message(mailbox, sender="jane@acme.test", to=(mailbox.address,), subject=f"m{n:02}")
-    first = card_subjects(logged_in_client, contact)
-    second = card_subjects(logged_in_client, contact, page=2)
-    assert first == [f"m{n:02}" for n in range(25)]
-    assert second == [f"m{n:02}" for n in range(25, 30)]
+    first = logged_in_client.get(reverse("contact-card", args=[contact.pk]))
+    second = follow(logged_in_client, first, "next")
+    subjects = [[item.message.subject for item in card_emails(page)] for page in (first, second)]
+    assert subjects == [[f"m{n:02}" for n in range(25)], [f"m{n:02}" for n in range(25, 30)]]
+    assert link_href(second, "next") is None
+    back = follow(logged_in_client, second, "prev")  # the first page again
+    assert [item.message.subject for item in card_emails(back)] == subjects[0]
 
 
 def _card_queries(client, url):

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from hierarchy.models import VisibilityLevel
 from mailsync.models import Message
-from tests.factories import UserFactory, make_contact, make_mailbox, make_message
+from tests.factories import UserFactory, make_contact, make_mailbox, make_message, put_in_thread
+from tests.pages import follow, link_href
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ HOLDER = r'<span class="holder(?: more)?"[^>]*>(.*?)</span>'
 
 
 def in_thread(root: Message, *replies: Message) -> None:
-    Message.objects.filter(pk__in=[r.pk for r in replies]).update(thread_key=root.thread_key)
+    put_in_thread(root, *replies)
 
 
 def conversations(response):
@@ -72,7 +73,7 @@ def test_a_thread_is_one_row_newest_first_with_its_count(logged_in_client, user)
     assert ">3 emails</span>" in summary
     assert '<span class="subject"><bdi>Re: Re: Quote</bdi></span>' in summary  # the newest
     assert html.count('<details class="email"') == 4  # each email still opens on its own
-    assert response.context["activity"].email_count == 4  # the tab counts emails
+    assert str(response.context["activity"].email_count) == "4"  # the tab counts emails
 
 
 def test_pages_hold_whole_conversations_in_a_fixed_number_of_queries(logged_in_client, user):
@@ -96,7 +97,8 @@ def test_pages_hold_whole_conversations_in_a_fixed_number_of_queries(logged_in_c
         )
         in_thread(root, reply)
 
-    first, second = card(logged_in_client, contact), card(logged_in_client, contact, page=2)
+    first = card(logged_in_client, contact)
+    second = follow(logged_in_client, first, "next")
     with CaptureQueriesContext(connection) as queries:
         card(logged_in_client, contact)
     single = make_contact(last_name="Single", emails=["single@acme.test"])
@@ -106,8 +108,8 @@ def test_pages_hold_whole_conversations_in_a_fixed_number_of_queries(logged_in_c
 
     assert conversations(first) == [[f"Re: t{n:02}", f"t{n:02}"] for n in range(25)]
     assert conversations(second) == [[f"Re: t{n:02}", f"t{n:02}"] for n in range(25, 30)]
-    assert first.context["activity"].email_count == 60
-    assert "Page 1 of 2" in first.content.decode()
+    assert str(first.context["activity"].email_count) == "60"
+    assert link_href(second, "next") is None
     assert len(queries) == len(single_queries)  # as many as for a card with one email
 
 

@@ -113,14 +113,14 @@ def test_participants_who_are_contacts_link_to_their_cards_and_no_one_else(
         (
             "From",
             f'<a href="{jane_card}" title="Open the card of \u2068Jane Doe\u2069">'
-            "<bdi>Jane D.</bdi> &lt;<bdi>jane@acme.test</bdi>&gt;</a>",
+            "<bdi>Jane D.</bdi> &lt;<bdi>jane@<wbr>acme.test</bdi>&gt;</a>",
         ),
-        ("To", f"<bdi>{user.username}@postcard.test</bdi>"),
-        ("To", "<bdi>stranger@else.test</bdi>"),
+        ("To", f"<bdi>{user.username}@<wbr>postcard.test</bdi>"),
+        ("To", "<bdi>stranger@<wbr>else.test</bdi>"),
         (
             "Cc",
             f'<a href="{kim_card}" title="Open the card of \u2068Kim Lee\u2069">'
-            "<bdi>kim@acme.test</bdi></a>",
+            "<bdi>kim@<wbr>acme.test</bdi></a>",
         ),
     ]
 

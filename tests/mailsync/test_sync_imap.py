@@ -208,11 +208,12 @@ def test_flag_changes_on_mail_older_than_the_window_bring_nothing_in(server):
 
 
 def test_mail_between_colleagues_only_stays_off_cards(dovecot):
-    from mailsync.selectors import card_emails_page
+    from hierarchy.selectors import mailbox_visibility
+    from mailsync.card_pages import CardOf, card_emails
     from tests.factories import UserFactory, make_contact
 
     UserFactory(username="bob", email="bob@example.test")
-    make_contact(last_name="Bob as a contact", emails=["bob@example.test"])
+    bob = make_contact(last_name="Bob as a contact", emails=["bob@example.test"])
     dovecot.append("alice", "INBOX", email(1, sender="bob@example.test", to=ALICE))
     dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE, subject="with Jane"))
     mailbox = connect_alice(dovecot)
@@ -220,8 +221,11 @@ def test_mail_between_colleagues_only_stays_off_cards(dovecot):
     assert Message.objects.get(subject="Message 1").is_internal
     assert not Message.objects.get(subject="with Jane").is_internal
     # Even a colleague filed as a contact shows no colleagues-only mail on their card.
-    page, _ = card_emails_page(viewer=mailbox.owner, addresses=["bob@example.test"], page_number=1)
-    assert [e.message.subject for e in page.object_list] == []
+    page = card_emails(CardOf.contact(bob.pk), mailbox_visibility(mailbox.owner))
+    assert [e.message.subject for e in page.items] == []
+    jane = make_contact(last_name="Jane", emails=[JANE])  # a contact made after the sync
+    page = card_emails(CardOf.contact(jane.pk), mailbox_visibility(mailbox.owner))
+    assert [e.message.subject for e in page.items] == ["with Jane"]
 
 
 def test_a_message_that_is_not_an_email_is_skipped_with_a_reason_once(dovecot, caplog):

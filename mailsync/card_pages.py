@@ -1,0 +1,338 @@
+"""A card's synchronized mail, one page at a time, from the CardLink index (mailsync/card_links.py).
+
+A page costs the same at 500 emails as at 500,000: it reads, for each visible mailbox (25 at
+most), one short index range newest first, and stops after a page. Pages are keyset pages:
+"older than this (date, message)" or "newer than", never "skip the first N" (which would read N).
+
+Each entry on a page is a conversation (`thread_key`, the cards) or an email (`dedupe_key`, the
+API): the same email in several colleagues' mailboxes is several messages and shows once. A row
+starts an entry only if no visible row of the same entry is newer: its "head". So an entry sits
+where its newest visible email puts it, on exactly one page, whatever page boundaries fall in it.
+
+Counts are exact up to COUNT_CAP and "at least" past it: counting 500,000 emails to print a number
+nobody reads would cost more than the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from django.db import connection
+from django.db.models import Count
+from django.utils.dateparse import parse_datetime
+
+from hierarchy.selectors import Visibility
+from mailsync.models import CardLink, Message
+from mailsync.selectors import MAILBOX_SECRETS, CardConversation, CardEmail, card_email
+
+PER_PAGE = 25
+COUNT_CAP = 10_000
+Grouping = Literal["thread_key", "dedupe_key"]
+
+
+@dataclass(frozen=True)
+class CardOf:
+    """Whose card: a contact's, or an account's (every contact of the account)."""
+
+    column: Literal["contact_id", "account_id"]
+    pk: int
+
+    @classmethod
+    def contact(cls, pk: int) -> CardOf:
+        return cls("contact_id", pk)
+
+    @classmethod
+    def account(cls, pk: int) -> CardOf:
+        return cls("account_id", pk)
+
+
+# --- where a page starts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """A position in newest-first order: an email's date and message id."""
+
+    sent_at: datetime
+    message_id: int
+
+    def token(self) -> str:
+        micros = round(self.sent_at.timestamp() * 1_000_000)
+        return f"{micros}_{self.message_id}"
+
+
+_TOKEN = re.compile(r"(-?\d{1,17})_(\d{1,19})")
+_MAX_ID = 2**63 - 1
+
+
+def parse_cursor(token: str | None) -> Cursor | None:
+    """The cursor in a `before=`/`after=` parameter; None if absent. ValueError if malformed."""
+    if not token:
+        return None
+    match = _TOKEN.fullmatch(token)
+    if not match:
+        raise ValueError("not a page position")
+    micros, message_id = int(match.group(1)), int(match.group(2))
+    if not 0 < message_id <= _MAX_ID:
+        raise ValueError("not a page position")
+    try:
+        sent_at = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("not a page position") from None
+    return Cursor(sent_at, message_id)
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    before: Cursor | None = None  # entries older than this (the "Older" link)
+    after: Cursor | None = None  # entries newer than this (the "Newer" link)
+
+
+@dataclass(frozen=True)
+class EmailCount:
+    value: int
+    at_least: bool  # past COUNT_CAP: there are at least `value` emails ("10,000+")
+
+    def __str__(self) -> str:
+        return f"{self.value:,}+" if self.at_least else f"{self.value:,}"
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class KeysetPage(Generic[T]):
+    items: list[T]
+    older: Cursor | None  # where the next (older) page starts; None on the last page
+    newer: Cursor | None  # where the previous (newer) page ends; None on the first page
+
+    @property
+    def object_list(self) -> list[T]:  # as a Django Page, for templates
+        return self.items
+
+
+# --- the heads of a page -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Head:
+    message_id: int
+    sent_at: datetime
+    thread_key: str
+    dedupe_key: str
+
+    @classmethod
+    def of_row(cls, row: tuple[int, datetime | str, str, str]) -> _Head:
+        message_id, sent_at, thread_key, dedupe_key = row
+        if isinstance(sent_at, str):  # SQLite hands raw queries' datetimes back as text
+            parsed = parse_datetime(sent_at)
+            assert parsed is not None
+            sent_at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return cls(message_id, sent_at, thread_key, dedupe_key)
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.sent_at, self.message_id)
+
+
+def _heads_sql(
+    card: CardOf, grouping: Grouping, owners: int, newest_first: bool, bound: bool
+) -> str:
+    """The SQL of one batch of heads. Only fixed names and placeholders go into it."""
+    table = CardLink._meta.db_table
+    column = card.column  # one of two fixed names, never user input
+    order = "DESC" if newest_first else "ASC"
+    beyond = "<" if newest_first else ">"
+    in_owners = ", ".join(["%s"] * owners)
+    same_entry = "n.thread_key = l.thread_key"
+    if grouping == "dedupe_key":
+        same_entry += " AND n.dedupe_key = l.dedupe_key"  # copies of an email share its thread
+    # Fixed names and placeholders only: the values travel as parameters.
+    scan = f"""
+        SELECT l.message_id, l.sent_at, l.thread_key, l.dedupe_key FROM {table} l
+        WHERE l.{column} = %s AND l.owner_id {{owner}}
+          {"AND (l.sent_at, l.message_id) " + beyond + " (%s, %s)" if bound else ""}
+          AND NOT EXISTS (
+            SELECT 1 FROM {table} n
+            WHERE n.{column} = l.{column} AND {same_entry} AND n.owner_id IN ({in_owners})
+              AND (n.sent_at, n.message_id) > (l.sent_at, l.message_id))
+        ORDER BY l.sent_at {order}, l.message_id {order} LIMIT %s"""  # noqa: S608
+    if connection.vendor != "postgresql":
+        return scan.format(owner=f"IN ({in_owners})")
+    # One index range per visible mailbox, each stopping after a page, merged: the planner
+    # cannot merge ranges of an `owner_id IN (...)` itself and would sort every row instead.
+    return f"""
+        SELECT h.* FROM unnest(%s::bigint[]) AS o(owner_id)
+        CROSS JOIN LATERAL ({scan.format(owner="= o.owner_id")}) h
+        ORDER BY h.sent_at {order}, h.message_id {order} LIMIT %s"""  # noqa: S608
+
+
+def _heads_batch(
+    card: CardOf,
+    grouping: Grouping,
+    owner_ids: Sequence[int],
+    start: Cursor | None,
+    newest_first: bool,
+    limit: int,
+) -> list[_Head]:
+    sql = _heads_sql(card, grouping, len(owner_ids), newest_first, bound=start is not None)
+    scan: list[Any] = [card.pk]
+    if connection.vendor != "postgresql":
+        scan += list(owner_ids)
+    if start is not None:
+        scan += [connection.ops.adapt_datetimefield_value(start.sent_at), start.message_id]
+    scan += [*owner_ids, limit]
+    params = [list(owner_ids), *scan, limit] if connection.vendor == "postgresql" else scan
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [_Head.of_row(row) for row in rows]
+
+
+def _heads(
+    card: CardOf,
+    grouping: Grouping,
+    owner_ids: Sequence[int],
+    start: Cursor | None,
+    newest_first: bool,
+    wanted: int,
+) -> list[_Head]:
+    """Up to `wanted` entries from `start`, one head each, in page order.
+
+    On an account card one email to two of its contacts is two rows with the same position:
+    both are heads, so a batch may hold fewer entries than rows, and the scan goes on.
+    """
+    heads: list[_Head] = []
+    seen: set[str] = set()
+    while True:
+        batch = _heads_batch(card, grouping, owner_ids, start, newest_first, wanted)
+        for head in batch:
+            key = getattr(head, grouping)
+            if key not in seen:
+                seen.add(key)
+                heads.append(head)
+        if len(heads) >= wanted or len(batch) < wanted:
+            return heads[:wanted]
+        start = batch[-1].cursor
+
+
+def _page_of_heads(
+    card: CardOf,
+    grouping: Grouping,
+    visibility: Visibility,
+    position: PagePosition,
+    per_page: int,
+) -> tuple[list[_Head], Cursor | None, Cursor | None]:
+    """(heads newest first, older cursor, newer cursor) of the page at `position`."""
+    owners = list(visibility.owner_ids)
+    if not owners:
+        return [], None, None
+    if position.after is not None:
+        above = _heads(card, grouping, owners, position.after, False, per_page + 1)
+        if len(above) > per_page:  # a whole page above the cursor, and more
+            page = list(reversed(above[:per_page]))
+            return page, page[-1].cursor, page[0].cursor
+        # Fewer than a page left above: that is the first page.
+    heads = _heads(
+        card,
+        grouping,
+        owners,
+        position.before if position.after is None else None,
+        True,
+        per_page + 1,
+    )
+    page = heads[:per_page]
+    older = page[-1].cursor if len(heads) > per_page else None
+    came_from_newer = position.before is not None and position.after is None
+    newer = page[0].cursor if page and came_from_newer else None
+    return page, older, newer
+
+
+def email_count(card: CardOf, visibility: Visibility) -> EmailCount:
+    """Distinct emails on the card in the visible mailboxes, exact up to COUNT_CAP."""
+    owners = list(visibility.owner_ids)
+    if not owners:
+        return EmailCount(0, at_least=False)
+    # At most COUNT_CAP + 1 index entries are read; the distinct emails among them counted.
+    capped = CardLink.objects.filter(**{card.column: card.pk}, owner_id__in=owners).values(
+        "dedupe_key"
+    )[: COUNT_CAP + 1]
+    counts = capped.aggregate(total=Count("*"), distinct=Count("dedupe_key", distinct=True))
+    total, distinct = counts["total"], counts["distinct"]
+    if total > COUNT_CAP:
+        return EmailCount(min(distinct, COUNT_CAP), at_least=True)
+    return EmailCount(distinct, at_least=False)
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def _copies(message_ids: list[int]) -> list[Message]:
+    """The messages behind links already limited to the visible mailboxes, by primary key
+    alone: a second filter on the owner lets the planner scan the whole mailbox instead."""
+    return list(
+        Message.objects.filter(pk__in=message_ids)
+        .select_related("mailbox__owner")
+        .defer("body_text", *MAILBOX_SECRETS)
+        .prefetch_related("participants")
+        .order_by("-sent_at", "dedupe_key", "pk")
+    )
+
+
+def card_conversations(
+    card: CardOf,
+    visibility: Visibility,
+    position: PagePosition = PagePosition(),
+    per_page: int = PER_PAGE,
+) -> KeysetPage[CardConversation]:
+    """One page of the card's conversations, the one with the newest visible email first.
+
+    A conversation holds only the emails that involve the card (as the old pages did), each
+    once however many visible mailboxes hold it.
+    """
+    heads, older, newer = _page_of_heads(card, "thread_key", visibility, position, per_page)
+    keys = [head.thread_key for head in heads]
+    links = CardLink.objects.filter(
+        **{card.column: card.pk}, thread_key__in=keys, owner_id__in=visibility.owner_ids
+    )
+    message_ids = list(links.values_list("message_id", flat=True).distinct())
+    by_thread: dict[str, dict[str, list[Message]]] = defaultdict(dict)
+    for message in _copies(message_ids):
+        by_thread[message.thread_key].setdefault(message.dedupe_key, []).append(message)
+    conversations = [
+        CardConversation(emails=[card_email(visibility, c) for c in by_thread[key].values()])
+        for key in keys
+        if by_thread[key]
+    ]
+    return KeysetPage(conversations, older=older, newer=newer)
+
+
+def card_emails(
+    card: CardOf,
+    visibility: Visibility,
+    position: PagePosition = PagePosition(),
+    per_page: int = PER_PAGE,
+) -> KeysetPage[CardEmail]:
+    """One page of the card's emails, newest first, each once across the visible mailboxes."""
+    heads, older, newer = _page_of_heads(card, "dedupe_key", visibility, position, per_page)
+    keys = [head.dedupe_key for head in heads]
+    copies = (
+        CardLink.objects.filter(
+            **{card.column: card.pk},
+            thread_key__in={head.thread_key for head in heads},
+            dedupe_key__in=keys,
+            owner_id__in=visibility.owner_ids,
+        )
+        .values_list("message_id", flat=True)
+        .distinct()
+    )
+    by_key: dict[str, list[Message]] = defaultdict(list)
+    for message in _copies(list(copies)):
+        by_key[message.dedupe_key].append(message)
+    emails = [card_email(visibility, by_key[key]) for key in keys if by_key[key]]
+    return KeysetPage(emails, older=older, newer=newer)
