@@ -90,3 +90,13 @@ def fresh_postgres() -> Iterator[str]:
 
 def test_migrate_on_fresh_postgres_without_redis_leaves_a_working_cache(tmp_path, fresh_postgres):
     migrate_then_save(fresh_env(tmp_path, fresh_postgres))
+
+
+def test_an_install_migrated_with_redis_then_run_without_it_keeps_working(tmp_path):
+    env = fresh_env(tmp_path, f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    with_redis = {**env, "REDIS_URL": "redis://127.0.0.1:1/0"}  # never reached by migrate
+    migrated = manage(with_redis, "migrate", "--no-input", "-v", "0")
+    assert migrated.returncode == 0, migrated.stderr
+    saved = manage(env, "shell", "-c", FIRST_SAVE)
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.split()[-3:] == ["1", "works", "DatabaseCache"]
