@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, F, prefetch_related_objects
 from django.utils.dateparse import parse_datetime
 
-from hierarchy.selectors import Visibility
+from hierarchy.selectors import Visibility, VisibleOwner
 from mailsync.models import CardLink, Message
-from mailsync.selectors import MAILBOX_SECRETS, CardConversation, CardEmail, card_email
+from mailsync.selectors import CardConversation, CardEmail, Holder
 
 PER_PAGE = 25
 COUNT_CAP = 10_000
@@ -274,14 +274,33 @@ def email_count(card: CardOf, visibility: Visibility) -> EmailCount:
 
 def _copies(message_ids: list[int]) -> list[Message]:
     """The messages behind links already limited to the visible mailboxes, by primary key
-    alone: a second filter on the owner lets the planner scan the whole mailbox instead."""
+    alone: a second filter on the owner lets the planner scan the whole mailbox instead.
+
+    Each carries `holder_id`, its mailbox's owner; names and reasons come from the visibility
+    already in hand, so no mailbox or user row is loaded (nor any credential decrypted).
+    """
     return list(
         Message.objects.filter(pk__in=message_ids)
-        .select_related("mailbox__owner")
-        .defer("body_text", *MAILBOX_SECRETS)
-        .prefetch_related("participants")
+        .annotate(holder_id=F("mailbox__owner_id"))
+        .defer("body_text")
         .order_by("-sent_at", "dedupe_key", "pk")
     )
+
+
+def _card_email(owners: dict[int, VisibleOwner], copies: list[Message]) -> CardEmail:
+    """One email from its visible copies: the viewer's own copy first, else the closest
+    colleague's; every holder named with why the viewer may see it."""
+    copies.sort(key=lambda m: (owners[m.holder_id].reason, m.pk))  # type: ignore[attr-defined]
+    holders = [
+        Holder(user_id=owner.user_id, name=owner.name, reason=owner.reason)
+        for owner in (owners[m.holder_id] for m in copies)  # type: ignore[attr-defined]
+    ]
+    return CardEmail(message=copies[0], holders=holders)
+
+
+def _with_participants(emails: list[CardEmail]) -> None:
+    """Participants of the copies shown only (one query): the other copies' are the same."""
+    prefetch_related_objects([email.message for email in emails], "participants")
 
 
 def card_conversations(
@@ -301,14 +320,16 @@ def card_conversations(
         **{card.column: card.pk}, thread_key__in=keys, owner_id__in=visibility.owner_ids
     )
     message_ids = list(links.values_list("message_id", flat=True).distinct())
+    owners = {owner.user_id: owner for owner in visibility.owners}
     by_thread: dict[str, dict[str, list[Message]]] = defaultdict(dict)
     for message in _copies(message_ids):
         by_thread[message.thread_key].setdefault(message.dedupe_key, []).append(message)
     conversations = [
-        CardConversation(emails=[card_email(visibility, c) for c in by_thread[key].values()])
+        CardConversation(emails=[_card_email(owners, c) for c in by_thread[key].values()])
         for key in keys
         if by_thread[key]
     ]
+    _with_participants([email for c in conversations for email in c.emails])
     return KeysetPage(conversations, older=older, newer=newer)
 
 
@@ -334,5 +355,7 @@ def card_emails(
     by_key: dict[str, list[Message]] = defaultdict(list)
     for message in _copies(list(copies)):
         by_key[message.dedupe_key].append(message)
-    emails = [card_email(visibility, by_key[key]) for key in keys if by_key[key]]
+    owners = {owner.user_id: owner for owner in visibility.owners}
+    emails = [_card_email(owners, by_key[key]) for key in keys if by_key[key]]
+    _with_participants(emails)
     return KeysetPage(emails, older=older, newer=newer)

@@ -62,22 +62,6 @@ def visible_messages(visibility: Visibility) -> QuerySet[Message]:
     return Message.objects.filter(mailbox__owner_id__in=visibility.owner_ids, is_internal=False)
 
 
-def card_email(visibility: Visibility, copies: list[Message]) -> CardEmail:
-    """One email of a card from its visible copies: the viewer's own copy first, else the
-    closest colleague's; every holder named with why the viewer may see it."""
-
-    def reason(message: Message) -> Reason:
-        found = visibility.reason_for(message.mailbox.owner_id)
-        return Reason.EVERYONE if found is None else found  # Reason.OWN is 0: no `or` here
-
-    copies.sort(key=lambda m: (reason(m), m.pk))
-    holders = [
-        Holder(user_id=m.mailbox.owner_id, name=m.mailbox.owner.display_name, reason=reason(m))
-        for m in copies
-    ]
-    return CardEmail(message=copies[0], holders=holders)
-
-
 @dataclass(frozen=True)
 class CardConversation:
     """The emails of one thread (Message.thread_key) exchanged with a card's addresses."""
