@@ -31,7 +31,7 @@ from mailsync.models import CardLink, Message
 from mailsync.selectors import CardConversation, CardEmail, Holder
 
 PER_PAGE = 25
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000  # reading 1,001 index entries takes about a millisecond
 Grouping = Literal["thread_key", "dedupe_key"]
 
 
@@ -96,7 +96,7 @@ class PagePosition:
 @dataclass(frozen=True)
 class EmailCount:
     value: int
-    at_least: bool  # past COUNT_CAP: there are at least `value` emails ("10,000+")
+    at_least: bool  # past COUNT_CAP: there are at least `value` emails ("1,000+")
 
     def __str__(self) -> str:
         return f"{self.value:,}+" if self.at_least else f"{self.value:,}"

@@ -28,6 +28,9 @@ def _position(request: HttpRequest) -> PagePosition:
         return PagePosition()
 
 
+ACCOUNT_CONTACTS_SHOWN = 20
+
+
 @login_required
 def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = get_object_or_404(
@@ -59,7 +62,9 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(
         Account.objects.select_related("owner").prefetch_related("domains"), pk=account_id
     )
-    contacts = account.contacts.prefetch_related("emails").order_by("last_name", "first_name")
+    # A customer of long standing has hundreds of contacts: the card names the first ones.
+    contacts = account.contacts.order_by("last_name", "first_name", "pk")
+    shown = list(contacts[: ACCOUNT_CONTACTS_SHOWN + 1])
     activity = card_activity(
         viewer=request.user,  # type: ignore[arg-type]
         card=CardOf.account(account.pk),
@@ -74,7 +79,10 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
         "cards/account.html",
         {
             "account": account,
-            "contacts": contacts,
+            "contacts": shown[:ACCOUNT_CONTACTS_SHOWN],
+            "contact_count": contacts.count()
+            if len(shown) > ACCOUNT_CONTACTS_SHOWN
+            else len(shown),
             "activity": activity,
             "querystring": querystring_without_page(request),
         },

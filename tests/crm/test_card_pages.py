@@ -220,3 +220,15 @@ def test_cards_work_when_the_mailbox_credentials_cannot_be_decrypted(logged_in_c
         api = logged_in_client.get(f"/api/contacts/{jane.pk}/emails/")
         assert [e["subject"] for e in api.json()["results"]] == ["still here"]
         assert logged_in_client.get(reverse("home")).status_code == 200
+
+
+def test_an_account_card_names_its_first_contacts_and_links_to_all(logged_in_client):
+    account = make_account(name="Big Customer")
+    for n in range(23):
+        make_contact(last_name=f"Person {n:02}", emails=[f"p{n}@acme.test"], account=account)
+
+    page = card(logged_in_client, "account", account.pk).content.decode()
+
+    assert '<span class="count">23</span>' in page
+    assert page.count('class="person"') == 20
+    assert f'href="{reverse("contact-list")}?q=Big%20Customer">All 23 contacts</a>' in page
