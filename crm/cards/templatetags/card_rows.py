@@ -1,25 +1,25 @@
 """The email rows of a card, rendered in Python.
 
 A card page shows up to 25 conversations, each with every email in it: as template includes
-that was some 400 includes and 40,000 variable lookups per page, most of a card's time (the
-benchmark in benchmarks/card_page.py measured it). Same markup, a tenth of the work. User text
-goes through the same `isolate` filters as in templates, so it can neither inject markup nor
-reorder the page (crm/core/bidi.py).
+that was some 400 includes and 40,000 variable lookups per page, most of a card's time
+(benchmarks/card_page.py). This builds the same markup from plain strings: every piece of user
+text is escaped with `_text` and isolated with `_bdi` (the `isolate` filter's rule, from
+crm/core/bidi.py), so it can neither inject markup nor reorder the page. Django's own
+format_html and date filter cost more than the rest of the row together.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from html import escape
 from urllib.parse import quote
 
 from django import template
 from django.urls import reverse
-from django.utils import dateformat
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from crm.core.templatetags.postcard import isolate, isolate_text
+from crm.core.bidi import FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE, contained
 from hierarchy.selectors import Reason
 from mailsync.models import Direction
 from mailsync.selectors import CardEmail, Holder
@@ -28,11 +28,30 @@ register = template.Library()
 
 RECIPIENTS_SHOWN = 3
 CHIPS_SHOWN = 2  # from three holders on: the closest one and "+N"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _text(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _bdi(value: object) -> str:
+    """User text in <bdi>, as the `isolate` filter writes it."""
+    return f"<bdi>{_text(contained(str(value)))}</bdi>"
+
+
+def _bdi_text(value: object) -> str:
+    """User text between FSI and PDI, for attributes, as `isolate_text` writes it."""
+    return f"{FIRST_STRONG_ISOLATE}{_text(contained(str(value)))}{POP_DIRECTIONAL_ISOLATE}"
+
+
+def _safe(html: str) -> SafeString:
+    return mark_safe(html)  # noqa: S308 (every value in it went through _text, _bdi or _bdi_text)
 
 
 @cache
 def _url_pattern(name: str) -> str:
-    # One reverse() per page instead of one per row: ids are the only part that changes.
+    # One reverse() per process instead of one per row: the id is the only part that changes.
     return reverse(name, args=[987654321]).replace("987654321", "{}")
 
 
@@ -40,57 +59,51 @@ def _role(holder: Holder) -> str:
     return "you" if holder.reason == Reason.OWN else str(holder.reason.label)
 
 
+def _people(item: CardEmail) -> str:
+    sender = item.sender
+    recipients = item.recipients
+    shown = ", ".join(_bdi(p.name or p.address) for p in recipients[:RECIPIENTS_SHOWN])
+    more = len(recipients) - RECIPIENTS_SHOWN
+    return (
+        f'<span class="people">{_bdi(sender.name or sender.address) if sender else ""} → '
+        f"{shown}{f' +{more}' if more > 0 else ''}</span>"
+    )
+
+
 @register.simple_tag
 def people(item: CardEmail) -> SafeString:
     """Sender → the first recipients, "+N" for the rest."""
-    sender = item.sender
-    recipients = item.recipients
-    shown = format_html_join(
-        ", ", "{}", ((isolate(p.name or p.address),) for p in recipients[:RECIPIENTS_SHOWN])
-    )
-    more = len(recipients) - RECIPIENTS_SHOWN
-    return format_html(
-        '<span class="people">{} → {}{}</span>',
-        isolate(sender.name or sender.address) if sender else "",
-        shown,
-        f" +{more}" if more > 0 else "",
+    return _safe(_people(item))
+
+
+def _chip(holder: Holder) -> str:
+    return (
+        f'<span class="holder" title="Visible to you as: {_text(holder.reason.label)}">'
+        f"{_bdi(holder.name)} · {_text(_role(holder))}</span>"
     )
 
 
-def _chip(holder: Holder) -> SafeString:
-    return format_html(
-        '<span class="holder" title="Visible to you as: {}">{} · {}</span>',
-        holder.reason.label,
-        isolate(holder.name),
-        _role(holder),
+def _holders(chips: list[Holder]) -> str:
+    if len(chips) <= CHIPS_SHOWN:
+        return f'<span class="holders">{"".join(_chip(h) for h in chips)}</span>'
+    others = ", ".join(f"{_bdi_text(h.name)} ({_text(_role(h))})" for h in chips[1:])
+    return (
+        f'<span class="holders">{_chip(chips[0])}<span class="holder more" '
+        f'title="Also in the mailboxes of {others}">+{len(chips) - 1}</span></span>'
     )
 
 
 @register.simple_tag
 def holders(chips: list[Holder]) -> SafeString:
     """Two mailboxes as chips; from three on, the closest one and "+N" (all in a tooltip)."""
-    if len(chips) <= CHIPS_SHOWN:
-        return format_html(
-            '<span class="holders">{}</span>',
-            format_html_join("", "{}", ((_chip(h),) for h in chips)),
-        )
-    others = ", ".join(f"{isolate_text(h.name)} ({_role(h)})" for h in chips[1:])
-    return format_html(
-        '<span class="holders">{}<span class="holder more" title="Also in the mailboxes of {}">'
-        "+{}</span></span>",
-        _chip(chips[0]),
-        others,
-        len(chips) - 1,
-    )
+    return _safe(_holders(chips))
 
 
-def _when(item: CardEmail) -> SafeString:
-    sent_at = localtime(item.message.sent_at)  # the viewer's zone (UserTimeZoneMiddleware)
-    return format_html(
-        '<time datetime="{}">{}</time>',
-        dateformat.format(sent_at, "c"),
-        dateformat.format(sent_at, "M j, Y, H:i"),
-    )
+def _when(item: CardEmail) -> str:
+    """The date as the `date` filter writes "M j, Y, H:i", in the viewer's time zone."""
+    at = localtime(item.message.sent_at)
+    shown = f"{MONTHS[at.month - 1]} {at.day}, {at.year}, {at:%H:%M}"
+    return f'<time datetime="{at.isoformat()}">{shown}</time>'
 
 
 @register.simple_tag(takes_context=True)
@@ -101,36 +114,27 @@ def email_row(context: template.Context, item: CardEmail) -> SafeString:
     outgoing = message.direction == Direction.OUTGOING
     held_by = ""
     if len(item.holders) > CHIPS_SHOWN:
-        held_by = format_html(
-            '<p class="held-by">In the mailboxes of {}</p>',
-            format_html_join(", ", "{} ({})", ((isolate(h.name), _role(h)) for h in item.holders)),
-        )
-    return format_html(
-        '<details class="email" data-body-url="{}">\n'
+        named = ", ".join(f"{_bdi(h.name)} ({_text(_role(h))})" for h in item.holders)
+        held_by = f'<p class="held-by">In the mailboxes of {named}</p>'
+    body_url = _url_pattern("message-body").format(message.pk)
+    return _safe(
+        f'<details class="email" data-body-url="{body_url}">\n'
         '  <summary class="email-summary">\n'
-        '    <span class="dir {}" title="{}">{}</span>\n'
+        f'    <span class="dir {_text(message.direction)}" '
+        f'title="{_text(message.get_direction_display())}">'
+        f"{'↗ Sent' if outgoing else '↙ Received'}</span>\n"
         '    <span class="email-main">\n'
-        '      <span class="subject">{}</span>\n'
-        "      {}\n"
+        f'      <span class="subject">{_bdi(message.subject or "(no subject)")}</span>\n'
+        f"      {_people(item)}\n"
         "    </span>\n"
         '    <span class="email-meta">\n'
-        "      {}\n"
-        "      {}\n"
+        f"      {_when(item)}\n"
+        f"      {_holders(item.holders)}\n"
         "    </span>\n"
         "  </summary>\n"
-        "  {}\n"
+        f"  {held_by}\n"
         '  <div class="email-body" aria-live="polite"></div>\n'
-        '  <p class="open-full"><a href="{}?from={}">Open the full message</a></p>\n'
-        "</details>",
-        _url_pattern("message-body").format(message.pk),
-        message.direction,
-        message.get_direction_display(),
-        "↗ Sent" if outgoing else "↙ Received",
-        isolate(message.subject or "(no subject)"),
-        people(item),
-        _when(item),
-        holders(item.holders),
-        held_by,
-        _url_pattern("message").format(message.pk),
-        came_from,
+        f'  <p class="open-full"><a href="{_url_pattern("message").format(message.pk)}'
+        f'?from={came_from}">Open the full message</a></p>\n'
+        "</details>"
     )
