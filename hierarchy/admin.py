@@ -99,10 +99,12 @@ class HierarchyUserAdmin(MPTTModelAdmin, UserAdmin):  # type: ignore[type-arg]
     list_select_related = ("mailbox",)
     mptt_level_indent = 24
     actions = ["create_sync_only_user"]
+    # Postcard's own fields right after the name, before Django's permissions and dates.
     fieldsets = (
-        *(UserAdmin.fieldsets or ()),
-        ("Preferences", {"fields": ("time_zone",)}),
+        *(UserAdmin.fieldsets or ())[:2],
         ("Hierarchy and visibility", {"fields": HIERARCHY_FIELDS}),
+        ("Preferences", {"fields": ("time_zone",)}),
+        *(UserAdmin.fieldsets or ())[2:],
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:

@@ -15,7 +15,13 @@
   }
 
   function enhance(select) {
-    const options = Array.from(select.options, (option) => ({ option, key: fold(option.text) }));
+    // Words of the name, company and addresses: "an" finds Anna and Andersen, not Ethan.
+    const options = Array.from(select.options, (option) => {
+      const key = fold(option.text);
+      return { option, key, words: key.split(/[^\p{L}\p{N}]+/u) };
+    });
+    const matchesTerm = ({ key, words }, term) =>
+      /[^\p{L}\p{N}]/u.test(term) ? key.includes(term) : words.some((w) => w.startsWith(term));
     const search = element(
       "input",
       { type: "search", id: `${select.id}_search`, autocomplete: "off" },
@@ -67,7 +73,7 @@
 
     function renderMatches() {
       const terms = fold(search.value).split(/\s+/).filter(Boolean);
-      const found = options.filter(({ key }) => terms.every((term) => key.includes(term)));
+      const found = options.filter((entry) => terms.every((term) => matchesTerm(entry, term)));
       matches.replaceChildren(
         ...found.slice(0, MAX_SHOWN).map(({ option }) => {
           const tick = element("input", {

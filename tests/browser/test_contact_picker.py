@@ -34,7 +34,8 @@ def test_pick_a_contact_by_typing_then_save(page: Page, screenshots_dir: Path):
     jane = make_contact(
         first_name="Jane", last_name="Doe", emails=["jane@northwind.example"], account=northwind
     )
-    for n in range(60):  # more than the list shows at once
+    make_contact(first_name="Ethan", last_name="Oak", emails=["ethan@oak.test"])
+    for n in range(59):  # more than the list shows at once
         make_contact(first_name=f"Person{n:02d}", last_name="Filler", emails=[f"p{n}@filler.test"])
     log_in(page, "sam", "pw")
 
@@ -45,6 +46,12 @@ def test_pick_a_contact_by_typing_then_save(page: Page, screenshots_dir: Path):
     expect(page.locator("select#id_contacts")).to_be_hidden()
     expect(page.locator(".picker-status")).to_contain_text("Showing 50 of 61 contacts")
 
+    search.fill("ja")  # words start so: Jane, not "Ethan" or "Person" with a "ja" inside
+    expect(picker.get_by_role("checkbox")).to_have_count(1)
+    search.fill("an")  # Ethan ends in "an": no match; nobody's word starts with it
+    expect(picker.get_by_role("checkbox")).to_have_count(0)
+    search.fill("oak.test")  # an address typed as it is written
+    expect(picker.get_by_role("checkbox", name=re.compile("Ethan Oak"))).to_have_count(1)
     search.fill("northw")  # the company, not the name
     expect(picker.get_by_role("checkbox")).to_have_count(1)
     picker.get_by_role("checkbox", name=re.compile("Jane Doe")).check()
