@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from django.db import connection
-from django.db.models import Count, F, prefetch_related_objects
+from django.db.models import Count, QuerySet, prefetch_related_objects
 from django.utils.dateparse import parse_datetime
 
 from hierarchy.selectors import Visibility, VisibleOwner
@@ -272,19 +272,23 @@ def email_count(card: CardOf, visibility: Visibility) -> EmailCount:
 # --- the pages -----------------------------------------------------------------------------------
 
 
-def _copies(message_ids: list[int]) -> list[Message]:
-    """The messages behind links already limited to the visible mailboxes, by primary key
-    alone: a second filter on the owner lets the planner scan the whole mailbox instead.
+def _copies(links: QuerySet[CardLink]) -> list[Message]:
+    """The messages behind these links (already limited to the visible mailboxes).
 
-    Each carries `holder_id`, its mailbox's owner; names and reasons come from the visibility
-    already in hand, so no mailbox or user row is loaded (nor any credential decrypted).
+    Each carries `holder_id`, its mailbox's owner, from its link: names and reasons come from
+    the visibility in hand, so no mailbox or user row is loaded (nor any credential
+    decrypted). By primary key alone: a filter or join on the mailbox lets the planner scan
+    every mailbox instead.
     """
-    return list(
-        Message.objects.filter(pk__in=message_ids)
-        .annotate(holder_id=F("mailbox__owner_id"))
+    holder_of = dict(links.values_list("message_id", "owner_id").distinct())
+    messages = list(
+        Message.objects.filter(pk__in=holder_of)
         .defer("body_text")
         .order_by("-sent_at", "dedupe_key", "pk")
     )
+    for message in messages:
+        message.holder_id = holder_of[message.pk]  # type: ignore[attr-defined]
+    return messages
 
 
 def _card_email(owners: dict[int, VisibleOwner], copies: list[Message]) -> CardEmail:
@@ -319,10 +323,9 @@ def card_conversations(
     links = CardLink.objects.filter(
         **{card.column: card.pk}, thread_key__in=keys, owner_id__in=visibility.owner_ids
     )
-    message_ids = list(links.values_list("message_id", flat=True).distinct())
     owners = {owner.user_id: owner for owner in visibility.owners}
     by_thread: dict[str, dict[str, list[Message]]] = defaultdict(dict)
-    for message in _copies(message_ids):
+    for message in _copies(links):
         by_thread[message.thread_key].setdefault(message.dedupe_key, []).append(message)
     conversations = [
         CardConversation(emails=[_card_email(owners, c) for c in by_thread[key].values()])
@@ -342,18 +345,14 @@ def card_emails(
     """One page of the card's emails, newest first, each once across the visible mailboxes."""
     heads, older, newer = _page_of_heads(card, "dedupe_key", visibility, position, per_page)
     keys = [head.dedupe_key for head in heads]
-    copies = (
-        CardLink.objects.filter(
-            **{card.column: card.pk},
-            thread_key__in={head.thread_key for head in heads},
-            dedupe_key__in=keys,
-            owner_id__in=visibility.owner_ids,
-        )
-        .values_list("message_id", flat=True)
-        .distinct()
+    links = CardLink.objects.filter(
+        **{card.column: card.pk},
+        thread_key__in={head.thread_key for head in heads},
+        dedupe_key__in=keys,
+        owner_id__in=visibility.owner_ids,
     )
     by_key: dict[str, list[Message]] = defaultdict(list)
-    for message in _copies(list(copies)):
+    for message in _copies(links):
         by_key[message.dedupe_key].append(message)
     owners = {owner.user_id: owner for owner in visibility.owners}
     emails = [_card_email(owners, by_key[key]) for key in keys if by_key[key]]
