@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -21,7 +22,6 @@ from mailsync.models import (
     Mailbox,
     MailboxState,
     Message,
-    Participant,
     ParticipantRole,
     SyncRun,
 )
@@ -40,21 +40,36 @@ class Holder:
     reason: Reason
 
 
+class Party(NamedTuple):
+    """A participant as a card shows it: read as plain values, hundreds to a page."""
+
+    role: str
+    address: str
+    name: str
+
+
 @dataclass(frozen=True)
 class CardEmail:
     message: Message  # the copy shown: the viewer's own if they hold one, else the closest
     holders: list[Holder]
 
     @property
-    def sender(self) -> Participant | None:
-        return next(
-            (p for p in self.message.participants.all() if p.role == ParticipantRole.FROM), None
-        )
+    def participants(self) -> list[Party]:
+        """In header order; loaded for a whole page at once (`card_participants`)."""
+        loaded: list[Party] | None = getattr(self.message, "card_participants", None)
+        if loaded is None:
+            rows = self.message.participants.order_by("pk")
+            loaded = [Party(p.role, p.address, p.name) for p in rows]
+        return loaded
 
     @property
-    def recipients(self) -> list[Participant]:
+    def sender(self) -> Party | None:
+        return next((p for p in self.participants if p.role == ParticipantRole.FROM), None)
+
+    @property
+    def recipients(self) -> list[Party]:
         shown = (ParticipantRole.TO, ParticipantRole.CC, ParticipantRole.BCC)
-        return [p for p in self.message.participants.all() if p.role in shown]
+        return [p for p in self.participants if p.role in shown]
 
 
 def visible_messages(visibility: Visibility) -> QuerySet[Message]:

@@ -293,7 +293,7 @@ class CardEmailSerializer(serializers.Serializer[Any]):
     sent_at = serializers.DateTimeField(source="message.sent_at")
     direction = serializers.ChoiceField(choices=Direction.choices, source="message.direction")
     thread_key = serializers.CharField(source="message.thread_key")
-    participants = ParticipantSerializer(many=True, source="message.participants")
+    participants = ParticipantSerializer(many=True)
     holders = HolderSerializer(many=True)
     attachment_names = serializers.ListField(
         child=serializers.CharField(), source="message.attachment_names"
