@@ -37,24 +37,32 @@ def _tables() -> dict[str, str]:
 
 
 # Every (contact, message) pair where one of the contact's addresses took part, internal-only
-# mail left out. DISTINCT: a contact may appear in a message under two of its addresses.
+# mail left out; grouped, as a contact may appear in a message under two of its addresses, or
+# twice under one. A pair already linked gets its account and sender flag brought up to date.
 _INSERT = """
-INSERT INTO {link} (contact_id, account_id, message_id, owner_id, sent_at, thread_key, dedupe_key)
-SELECT DISTINCT ce.contact_id, c.account_id, m.id, mb.owner_id, m.sent_at, m.thread_key,
-       m.dedupe_key
+INSERT INTO {link} (contact_id, account_id, message_id, owner_id, sent_at, thread_key, dedupe_key,
+                    contact_sent)
+SELECT ce.contact_id, c.account_id, m.id, mb.owner_id, m.sent_at, m.thread_key, m.dedupe_key,
+       MAX(CASE WHEN p.role = 'from' THEN 1 ELSE 0 END) = 1
 FROM {email} ce
 JOIN {contact} c ON c.id = ce.contact_id
 JOIN {participant} p ON p.address = ce.address
 JOIN {message} m ON m.id = p.message_id
 JOIN {mailbox} mb ON mb.id = m.mailbox_id
 WHERE NOT m.is_internal AND {where}
-ON CONFLICT (contact_id, message_id) DO NOTHING
+GROUP BY ce.contact_id, c.account_id, m.id, mb.owner_id, m.sent_at, m.thread_key, m.dedupe_key
+ON CONFLICT (contact_id, message_id) DO UPDATE SET
+    account_id = excluded.account_id, contact_sent = excluded.contact_sent
+WHERE {link}.account_id {differs} excluded.account_id
+   OR {link}.contact_sent <> excluded.contact_sent
 """
 
 
 def _insert(where: str, params: Sequence[int]) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT.format(where=where, **_tables()), params)
+        # Null-safe "not equal" (an account may be unset): SQLite says IS NOT.
+        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+        cursor.execute(_INSERT.format(where=where, differs=differs, **_tables()), params)
         return int(cursor.rowcount)
 
 
@@ -82,14 +90,7 @@ def card_links_refresh_contacts(contact_ids: Collection[int]) -> None:
         message_id=OuterRef("message_id"), address__in=addresses.values("address")
     )
     CardLink.objects.filter(contact_id__in=ids).exclude(Exists(still_matching)).delete()
-    for contact_id, account_id in Contact.objects.filter(pk__in=ids).values_list("pk", "account"):
-        moved = CardLink.objects.filter(contact_id=contact_id)
-        moved = (
-            moved.filter(account_id__isnull=False)
-            if account_id is None
-            else moved.exclude(account_id=account_id)
-        )
-        moved.update(account_id=account_id)
+    # New pairs added; the others' account and sender flag follow the contact as it is now.
     _insert(f"ce.contact_id IN ({_placeholders(ids)})", ids)
 
 

@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from hierarchy.selectors import Visibility, VisibleOwner
+from hierarchy.selectors import Reason, Visibility, VisibleOwner
 from mailsync.models import CardLink, Message, Participant
 from mailsync.selectors import CardConversation, CardEmail, Holder, Party
 
@@ -366,3 +366,57 @@ def card_emails(
     emails = [_card_email(owners, by_key[key]) for key in keys if by_key[key]]
     _with_participants(emails)
     return KeysetPage(emails, older=older, newer=newer)
+
+
+# --- the home page ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FromContact:
+    message_id: int
+    contact_id: int
+    owner_id: int
+    dedupe_key: str
+
+
+def _latest_from_contacts_sql(owners: int) -> str:
+    table = CardLink._meta.db_table
+    columns = "l.message_id, l.contact_id, l.owner_id, l.dedupe_key, l.sent_at"
+    newest = "ORDER BY l.sent_at DESC, l.message_id DESC LIMIT %s"
+    if connection.vendor != "postgresql":
+        in_owners = ", ".join(["%s"] * owners)
+        return f"""
+            SELECT {columns} FROM {table} l
+            WHERE l.contact_sent AND l.owner_id IN ({in_owners}) {newest}"""  # noqa: S608
+    # One range of the card_link_from_contact index per visible mailbox, as the cards read.
+    return f"""
+        SELECT h.* FROM unnest(%s::bigint[]) AS o(owner_id)
+        CROSS JOIN LATERAL (
+            SELECT {columns} FROM {table} l
+            WHERE l.contact_sent AND l.owner_id = o.owner_id {newest}) h
+        ORDER BY h.sent_at DESC, h.message_id DESC LIMIT %s"""  # noqa: S608
+
+
+def latest_from_contacts(visibility: Visibility, limit: int) -> list[FromContact]:
+    """The newest emails a contact sent, in the visible mailboxes, each email once (the
+    viewer's own copy when they hold one)."""
+    owners = list(visibility.owner_ids)
+    if not owners:
+        return []
+    # Each email may come as several rows (copies, two contacts as senders): read enough.
+    rows_wanted = limit * 4
+    sql = _latest_from_contacts_sql(len(owners))
+    if connection.vendor == "postgresql":
+        params: list[Any] = [owners, rows_wanted, rows_wanted]
+    else:
+        params = [*owners, rows_wanted]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [FromContact(*row[:4]) for row in cursor.fetchall()]
+    own = next((o.user_id for o in visibility.owners if o.reason == Reason.OWN), None)
+    chosen: dict[str, FromContact] = {}
+    for row in rows:
+        held = chosen.get(row.dedupe_key)
+        if held is None or (row.owner_id == own and held.owner_id != own):
+            chosen[row.dedupe_key] = row
+    return list(chosen.values())[:limit]

@@ -209,6 +209,13 @@ CARD_LINK_INDEXES = [
         condition=models.Q(account__isnull=False),
         name="card_link_account_thread",
     ),
+    # The home page's "recent email from contacts": per visible mailbox, newest first.
+    models.Index(
+        fields=["owner", *_NEWEST_FIRST],
+        include=["dedupe_key"],
+        condition=models.Q(contact_sent=True),
+        name="card_link_from_contact",
+    ),
 ]
 
 
@@ -244,6 +251,8 @@ class CardLink(models.Model):
     sent_at = models.DateTimeField()
     thread_key = models.CharField(max_length=64)
     dedupe_key = models.CharField(max_length=64)
+    # The contact is the sender (From): the home page lists such mail.
+    contact_sent = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Max
-
 from crm.activities.models import Meeting, Task
 from crm.activities.selectors import meeting_list, task_list
-from crm.contacts.models import Contact, ContactEmail
+from crm.contacts.models import Contact
 from hierarchy.models import User
 from hierarchy.selectors import mailbox_visibility
+from mailsync.card_pages import latest_from_contacts
 from mailsync.models import Message, Participant, ParticipantRole
 from mailsync.selectors import (
-    MAILBOX_SECRETS,
     MailboxStatus,
     mailbox_of,
     mailbox_status_view,
-    visible_messages,
 )
 
 HOME_MEETINGS = 5
@@ -52,50 +49,31 @@ def home_for(viewer: User) -> Home:
         tasks=list(tasks[:HOME_TASKS]),
         task_count=tasks.count(),
         emails=recent_mail_from_contacts(viewer, limit=HOME_EMAILS),
-        mailbox=mailbox_status_view(mailbox_of(viewer), runs=0),
+        mailbox=mailbox_status_view(mailbox_of(viewer), runs=0, count_messages=False),
     )
 
 
 def recent_mail_from_contacts(viewer: User, *, limit: int) -> list[ContactMail]:
-    """The latest emails a contact sent, in the mailboxes the viewer may see, each email once."""
-    visible = visible_messages(mailbox_visibility(viewer))
-    latest = (
-        visible.filter(
-            participants__role=ParticipantRole.FROM,
-            participants__address__in=ContactEmail.objects.values("address"),
+    """The latest emails a contact sent, in the mailboxes the viewer may see, each email once.
+
+    Read from the cards' index (mailsync/card_pages.py), a short range per visible mailbox: the
+    page every login lands on must not group the whole company's mail.
+    """
+    latest = latest_from_contacts(mailbox_visibility(viewer), limit)
+    messages = Message.objects.defer("body_text").in_bulk([row.message_id for row in latest])
+    senders = {
+        p.message_id: p
+        for p in Participant.objects.filter(
+            message_id__in=messages, role=ParticipantRole.FROM
+        ).order_by("-pk")
+    }
+    contacts = Contact.objects.in_bulk([row.contact_id for row in latest])
+    return [
+        ContactMail(
+            message=messages[row.message_id],
+            sender=senders.get(row.message_id),
+            contact=contacts.get(row.contact_id),
         )
-        .values("dedupe_key")
-        .annotate(latest=Max("sent_at"))
-        .order_by("-latest", "dedupe_key")[:limit]
-    )
-    keys = [row["dedupe_key"] for row in latest]
-    copies = (
-        visible.filter(dedupe_key__in=keys)
-        .select_related("mailbox")
-        .prefetch_related("participants")
-        .defer("body_text", *MAILBOX_SECRETS)
-        .order_by("pk")
-    )
-    # One copy per email: the viewer's own if they hold one (it opens without a holder note).
-    shown: dict[str, Message] = {}
-    for message in sorted(copies, key=lambda m: m.mailbox.owner_id != viewer.pk):
-        shown.setdefault(message.dedupe_key, message)
-    senders = {key: _sender(message) for key, message in shown.items()}
-    contacts = _contacts_by_address([s.address for s in senders.values() if s is not None])
-    mail = []
-    for key in keys:
-        if key in shown:
-            sender = senders[key]
-            contact = contacts.get(sender.address) if sender else None
-            mail.append(ContactMail(message=shown[key], sender=sender, contact=contact))
-    return mail
-
-
-def _sender(message: Message) -> Participant | None:
-    return next((p for p in message.participants.all() if p.role == ParticipantRole.FROM), None)
-
-
-def _contacts_by_address(addresses: list[str]) -> dict[str, Contact]:
-    rows = ContactEmail.objects.filter(address__in=addresses).select_related("contact")
-    # An address two contacts share (a known conflict) links to the first one created.
-    return {row.address: row.contact for row in rows.order_by("-contact_id")}
+        for row in latest
+        if row.message_id in messages
+    ]
