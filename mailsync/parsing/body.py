@@ -175,7 +175,8 @@ def _inner_message(part: Message) -> Message | None:
         if encoding not in ("base64", "quoted-printable") or inner_message.keys():
             return inner_message
         # Encoded (against RFC 2046): the parser saw base64 lines as a body without headers.
-        inner = inner_message.get_payload()
+        # Not get_payload(): it replaces raw 8-bit bytes with U+FFFD before anyone decodes them.
+        inner = getattr(inner_message, "_payload", None)
         if not isinstance(inner, str):
             return None
         data = _decode_transfer(inner.encode("utf-8", errors="surrogateescape"), encoding)
@@ -322,7 +323,7 @@ def attachment_names(
 def _attachment_name(part: Message, parent_type: str, charset: str | None) -> str:
     raw = _raw_filename(part)
     disposition = part.get_content_disposition()
-    if part.get_content_maintype() == "message" and part.get_content_type() == "message/rfc822":
+    if part.get_content_type() in ("message/rfc822", "message/global"):  # RFC 6532: UTF-8
         if raw is None:
             return _forwarded_name(part, charset)
     elif raw is None and disposition != "attachment":

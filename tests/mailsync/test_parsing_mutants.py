@@ -1,0 +1,322 @@
+"""What mutation testing of mailsync/parsing found untested (issue 8, point 24; tests/MUTATION.md).
+
+Each test pins what a user would read or what the mirror stores: the body text, the subject,
+the participants, the attachment names, the reason a message was skipped.
+"""
+
+import base64
+import re
+
+import pytest
+
+from mailsync.parsing import MessageRejected, parse_message
+
+HEAD = (
+    "From: Bob Sender <bob@example.com>\n"
+    "To: Jane Doe <jane@example.org>\n"
+    "Subject: Quarterly numbers\n"
+    "Date: Tue, 05 Mar 2024 10:15:00 +0100\n"
+    "Message-ID: <abc123@example.com>\n"
+    "MIME-Version: 1.0\n"
+)
+
+
+def mail(content_type: str, payload: str, head: str = HEAD) -> bytes:
+    return f"{head}Content-Type: {content_type}\n\n{payload}".encode()
+
+
+def test_a_body_of_30000_characters_is_kept_whole():
+    text = "".join(f"Line {n:05d} of a long report.\n" for n in range(1100)).strip()
+    assert 30_000 < len(text) < 40_000
+    parsed = parse_message(mail("text/plain; charset=utf-8", text))
+    assert parsed.body_text == text
+    assert parsed.body_truncated is False
+
+
+# --- HTML the converter cannot read, and text/enriched: the plain tag stripper ---------------
+
+
+def test_html_the_converter_chokes_on_is_stripped_to_exactly_its_visible_text():
+    # "<![bogus[" makes Python's HTML parser raise: the stripper takes over, and still drops
+    # style, script and comments, ends lines at <br> and block ends, and reads entities.
+    html = (
+        "<p>Hello</p><![bogus[ x ]]><style>p {color: red}</style><script>alert(1)</script>"
+        "<!-- a note --><div>Dear <b>Jane</b>,<br>the figures&nbsp;&amp; more</div><p>World</p>"
+    )
+    parsed = parse_message(mail("text/html", html))
+    assert parsed.body_text == "Hello\nDear Jane,\nthe figures & more\nWorld"
+
+
+def test_enriched_text_is_shown_without_its_formatting_commands():
+    enriched = "<bold>Hello</bold> <<you>\n\nSecond <italic>line</italic>"
+    assert parse_message(mail("text/enriched", enriched)).body_text == "Hello <you>\n\nSecond line"
+
+
+# --- what the sync log says about a message over the size limit -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "reason"),
+    [
+        (2048, 1024, "message is 2 KB, over the 1 KB limit"),
+        (1536, 1023, "message is 1.5 KB, over the 1023 bytes limit"),
+        (3 << 20, 1 << 20, "message is 3 MB, over the 1 MB limit"),
+        ((1 << 20) + (1 << 19), (1 << 20) - 1, "message is 1.5 MB, over the 1024 KB limit"),
+    ],
+)
+def test_an_oversized_message_is_skipped_naming_its_size_and_the_limit(size, limit, reason):
+    with pytest.raises(MessageRejected) as rejected:
+        parse_message(b"x" * size, max_raw_bytes=limit)
+    assert rejected.value.reason == reason
+
+
+# --- HTML layout ------------------------------------------------------------------------------
+
+
+def test_text_after_a_table_whose_last_row_is_left_open_starts_a_new_line():
+    html = "<p>Your order:</p><table><tr><td>Total</td><td>12 EUR</table>Thanks, Bob"
+    parsed = parse_message(mail("text/html; charset=utf-8", html))
+    assert parsed.body_text == "Your order:\n\nTotal  12 EUR\nThanks, Bob"
+
+
+# --- which part is the body -------------------------------------------------------------------
+
+
+def test_a_forwarded_message_before_the_senders_own_text_is_not_the_body():
+    parts = (
+        "--m\nContent-Type: message/rfc822\n\nSubject: Old offer\n\nThe forwarded words\n"
+        "--m\nContent-Type: text/plain\n\nMy own note on top\n--m--\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', parts))
+    assert parsed.body_text == "My own note on top"
+    assert parsed.attachment_names == ("Old offer.eml",)
+
+
+# --- raw 8-bit file names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("charset", "sender", "subject", "file_name"),
+    [
+        ("koi8_r", "Иван Петров", "Отчёт за первый квартал, как обещал", "план.doc"),
+        ("cp1250", "Jan Nowak", "Zażółć gęślą jaźń, raport kwartalny", "Łódź.pdf"),
+    ],
+)
+def test_a_raw_8bit_file_name_is_read_in_the_charset_of_the_other_headers(
+    charset, sender, subject, file_name
+):
+    # Four or five 8-bit bytes alone are too few to tell the charset; the sender's name and
+    # the subject around them are not.
+    raw = (
+        f"From: {sender} <sender@example.com>\nTo: jane@example.org\nSubject: {subject}\n"
+        "Date: Tue, 05 Mar 2024 10:15:00 +0100\nMessage-ID: <r1@example.com>\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\nAttached.\n"
+        "--m\nContent-Type: application/pdf\n"
+        f'Content-Disposition: attachment; filename="{file_name}"\n\nx\n--m--\n'
+    ).encode(charset)
+    parsed = parse_message(raw)
+    assert parsed.subject == subject
+    assert parsed.attachment_names == (file_name,)
+
+
+# --- the size limit: what the cut note says ---------------------------------------------------
+
+
+def cut_count(body_text: str) -> int:
+    match = re.search(r"\n\n\[… message cut: (\d+) more characters not shown\]\Z", body_text)
+    assert match, body_text[-100:]
+    return int(match.group(1))
+
+
+def test_a_body_three_times_the_limit_says_how_much_was_cut():
+    parsed = parse_message(mail("text/plain; charset=utf-8", "x" * 300_000))
+    assert (
+        parsed.body_text == "x" * 100_000 + "\n\n[… message cut: 200000 more characters not shown]"
+    )
+    assert parsed.body_truncated_from == 300_000
+
+
+def test_a_huge_html_newsletter_says_about_how_much_of_its_text_was_cut():
+    # 1.2 million characters of text: the HTML past ten times the limit is not even converted,
+    # yet the note still counts it.
+    html = "<p>" + "abcd " * 240_000 + "</p>"
+    parsed = parse_message(mail("text/html; charset=utf-8", html))
+    assert parsed.body_text.startswith("abcd abcd")
+    assert len(parsed.body_text.split("\n\n[…")[0]) <= 100_000
+    assert abs(cut_count(parsed.body_text) - (len("abcd " * 240_000) - 1 - 100_000)) <= 10
+
+
+# --- forwarded messages -----------------------------------------------------------------------
+
+
+def test_a_forwarded_message_labelled_base64_but_sent_as_is_is_read_as_is():
+    # Its headers are there for the parser to see: only a header-less part is really encoded.
+    parts = (
+        "--m\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+        "Subject: Plain inside\n\nNot really base64 at all.\n--m--\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', parts))
+    assert parsed.body_text == "Not really base64 at all."
+    assert parsed.attachment_names == ("Plain inside.eml",)
+
+
+def test_a_cut_body_keeps_its_indentation_and_ends_at_its_last_word_before_the_note():
+    text = "  Total: 12\n\n\nMore lines here"
+    parsed = parse_message(mail("text/plain; charset=utf-8", text), max_body_chars=13)
+    assert parsed.body_text == "  Total: 12\n\n[… message cut: 16 more characters not shown]"
+
+
+def test_html_past_the_conversion_limit_is_counted_in_the_cut_note_and_no_more():
+    # A million characters of markup (ten times the limit) with little text, then 5,000
+    # characters of text the converter never sees: the note counts that tail, tags included.
+    markup = "<div>Weekly news</div>" + "<i></i>" * 142_854
+    assert len(markup) == 1_000_000
+    tail = "<p>" + "y" * 5_000 + "</p>"
+    parsed = parse_message(mail("text/html; charset=utf-8", markup + tail))
+    assert parsed.body_text.startswith("Weekly news\n\n[… message cut: ")
+    assert parsed.body_truncated is True
+    assert 5_000 <= cut_count(parsed.body_text) <= len(tail)
+
+
+# --- what is skipped, and why -----------------------------------------------------------------
+
+
+def test_something_that_is_not_bytes_is_skipped_saying_what_it_was():
+    with pytest.raises(MessageRejected) as rejected:
+        parse_message("From: a@example.com\n\nhi")
+    assert rejected.value.reason == "not an email: got str, not bytes"
+
+
+def test_a_message_of_exactly_the_size_limit_is_kept():
+    raw = mail("text/plain", "x" * 100)
+    assert parse_message(raw, max_raw_bytes=len(raw)).body_text == "x" * 100
+    with pytest.raises(MessageRejected):
+        parse_message(raw, max_raw_bytes=len(raw) - 1)
+
+
+def test_a_forwarded_internationalized_message_gives_its_text_and_is_listed():
+    # message/global (RFC 6532): a forwarded message whose headers are raw UTF-8.
+    parts = (
+        "--m\nContent-Type: message/global\n\n"
+        "Subject: Café à Zürich\nFrom: Zoë <zoe@example.ch>\n\nDas Angebot für Sie.\n--m--\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', parts))
+    assert parsed.body_text == "Das Angebot für Sie."
+    assert parsed.attachment_names == ("Café à Zürich.eml",)
+
+
+def test_a_forwarded_message_encoded_quoted_printable_gives_its_text_and_subject():
+    parts = (
+        "--m\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Subject=3A Offer 18\n\nThe offer text, caf=C3=A9 included.\n--m--\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', parts))
+    assert parsed.body_text == "The offer text, café included."
+    assert parsed.attachment_names == ("Offer 18.eml",)
+
+
+def test_a_raw_8bit_letter_in_a_quoted_printable_forwarded_message_is_kept():
+    # Mailers put raw Latin-1 bytes in quoted-printable; the forwarded text keeps its letter.
+    raw = mail(
+        'multipart/mixed; boundary="m"',
+        "--m\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Subject=3A Offer 18\n\nThe offer text, caf\xe9 included.\n--m--\n",
+    )
+    parsed = parse_message(raw.decode().encode("latin-1"))
+    assert parsed.body_text == "The offer text, café included."
+
+
+def test_a_forwarded_message_with_a_raw_utf8_subject_is_listed_by_that_subject():
+    inner = "From: Zoë <zoe@example.ch>\nSubject: Café\n  au lait\n\nText inside.\n".encode()
+    parts = (
+        "--m\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(inner).decode()
+        + "--m--\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', parts))
+    assert parsed.body_text == "Text inside."
+    assert parsed.attachment_names == ("Café au lait.eml",)
+
+
+def test_html_reads_as_the_reader_saw_it_unwrapped_with_its_characters_links_and_rows():
+    long = (
+        "This paragraph is far longer than a line of seventy-eight characters, and stays one line."
+    )
+    html = (
+        f"<p>{long}</p><p>Caf&eacute; &mdash; it&rsquo;s &ldquo;fine&rdquo;, &euro;5&nbsp;only</p>"
+        '<p>Write to <a href="mailto:sales@example.com">our sales team</a>.</p>'
+        "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Tea</td><td>3</td></tr></table>"
+    )
+    assert parse_message(mail("text/html; charset=utf-8", html)).body_text == (
+        f"{long}\n\nCafé — it’s “fine”, €5 only\n\n"  # noqa: RUF001 - typographic quotes
+        "Write to [our sales team](mailto:sales@example.com).\n\nItem  Price\nTea  3"
+    )
+
+
+def test_a_table_without_rows_starts_on_its_own_line_with_its_cells_apart():
+    html = "Your order:<table><td>Tea</td><td>3</td></table>Thanks"
+    assert parse_message(mail("text/html", html)).body_text == "Your order:\nTea  3\nThanks"
+
+
+def test_backslashes_in_html_text_are_kept():
+    html = r"<p>Saved on \\fileserver\_archive\*.pdf, see \[1\].</p>"
+    assert parse_message(mail("text/html", html)).body_text == (
+        r"Saved on \\fileserver\_archive\*.pdf, see \[1\]."
+    )
+
+
+def test_only_a_style_hides_an_element_not_the_same_words_in_another_attribute():
+    html = (
+        '<p title="Tip: display: none hides a block">Visible tip</p>'
+        '<table><tr><td nowrap><a href="https://example.com/offer">Our offer</a></td></tr></table>'
+    )
+    assert parse_message(mail("text/html", html)).body_text == (
+        "Visible tip\n\n[Our offer](https://example.com/offer)"
+    )
+
+
+def test_linked_images_leave_no_empty_links_behind_even_inside_another_link():
+    html = (
+        '<a href="https://example.com/track"><img src="https://example.com/logo.png" alt=""></a>'
+        '<a href="https://example.com/b"><a href="https://example.com/a"><img src="x.png"></a></a>'
+        "<p>Hello Jane</p>"
+    )
+    assert parse_message(mail("text/html", html)).body_text == "Hello Jane"
+
+
+# --- which charset a body is read in ----------------------------------------------------------
+
+
+def test_an_html_body_without_charset_is_read_in_the_charset_its_meta_tag_names():
+    greek = "Τιμολόγιο για τον Μάρτιο"  # noqa: RUF001 - Greek is the point
+    html = f'<html><head><meta charset="iso-8859-7"></head><body><p>{greek}</p></body></html>'
+    raw = mail("text/html", "{html}").replace(b"{html}", html.encode("iso-8859-7"))
+    assert parse_message(raw).body_text == greek
+
+
+def test_charset_words_in_a_plain_text_body_are_text_not_a_declaration():
+    text = "Write charset=koi8-r in the header. Grüße, Jürgen"
+    raw = mail("text/plain", "{text}").replace(b"{text}", text.encode("cp1252"))
+    assert parse_message(raw).body_text == text
+
+
+def test_charset_words_deep_in_an_html_body_do_not_change_how_it_is_read():
+    # Only a meta tag near the top declares the charset; these words come after 4 KB of text.
+    filler = "<p>" + "Agenda item and notes. " * 200 + "</p>"
+    for words in (
+        "Set charset=utf-16 there. Grüße, Jürgen",
+        "Set charset=utf-16 here. Grüße, Jürgen",
+    ):
+        html = f"<html><body>{filler}<p>{words}</p></body></html>"
+        parsed = parse_message(mail("text/html; format=flowed", html))
+        assert parsed.body_text.endswith(f"\n\n{words}")
+
+
+def test_a_style_block_after_the_first_paragraph_leaves_the_links_of_the_rest():
+    html = (
+        "<p>Hi Jane</p><style>p { color: red }</style>"
+        "<p>See <a href='https://example.com/offer'>the offer</a>.</p>"
+    )
+    assert parse_message(mail("text/html", html)).body_text == (
+        "Hi Jane\n\nSee [the offer](https://example.com/offer)."
+    )
