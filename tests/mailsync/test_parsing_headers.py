@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 import pytest
 
 from mailsync.parsing import parse_message
-from mailsync.parsing.headers import addresses, sent_at
+from mailsync.parsing.headers import (
+    MAX_MESSAGE_ID_CHARS,
+    _clean_address,
+    addresses,
+    decode_words,
+    message_id,
+    sent_at,
+)
 
 
 def message(from_: str, date: str = "Tue, 05 Mar 2024 10:15:00 +0100") -> bytes:
@@ -64,3 +71,47 @@ def test_dates_with_old_year_forms(date, expected):
 def test_a_three_digit_year_keeps_the_date_of_the_message():
     parsed = parse_message(message("bob@example.com", date="Tue, 05 Mar 124 10:15:00 +0100"))
     assert parsed.sent_at == datetime(2024, 3, 5, 9, 15, tzinfo=UTC)
+
+
+# --- edges the mutation run of headers.py found untested (tests/MUTATION.md) ----------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("<jane@x.org>", "jane@x.org"),
+        ("Jane <jane@x.org>", "jane@x.org"),
+        ("Xavier@X.org", "xavier@x.org"),  # canonical: lowercase, nothing else cut
+        ("<jane@x.org", ""),  # one bracket: not an address
+        ("jane@x.org>", ""),
+        ('"a@b"@x.org', ""),  # an @ inside the local part
+        ("ja(ne@x.org", ""),
+        ("jane,doe@x.org", ""),
+    ],
+)
+def test_what_a_participant_address_must_look_like_to_be_stored(raw, stored):
+    assert _clean_address(raw) == stored
+
+
+def test_lowercase_q_encoded_words_and_the_text_around_them_are_kept():
+    assert decode_words("Re: =?utf-8?q?caf=C3=A9?= ok") == "Re: café ok"
+    assert decode_words("=?iso-8859-1?q?caf=E9?=") == "café"  # the word's own charset
+    assert decode_words("  =?utf-8?q?x?=") == "  x"  # leading whitespace is the sender's
+
+
+def test_a_display_name_with_an_encoded_comma_is_one_person():
+    assert addresses(['"=?utf-8?q?Doe=2C_Jane?=" <jane@x.org>'], None) == [
+        ("jane@x.org", "Doe, Jane")
+    ]
+
+
+def test_a_header_encoded_whole_address_included_is_read_after_decoding():
+    assert addresses(["=?utf-8?b?SmFuZSA8amFuZUB4Lm9yZz4=?="], None) == [("jane@x.org", "Jane")]
+
+
+def test_a_message_id_is_kept_up_to_the_length_limit_and_not_past_it():
+    longest = "a" * (MAX_MESSAGE_ID_CHARS - 2) + "@b"
+    assert message_id([f"<{longest}>"]) == longest
+    assert message_id([f"<a{longest}>"]) == ""
+    assert message_id(["<x>"]) == "x"
+    assert message_id(["<>"]) == ""
