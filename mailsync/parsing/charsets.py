@@ -62,6 +62,11 @@ _SHORT_TEXT = 64
 _SHORT_TEXT_MARGIN = 0.05
 _ASCII = bytes(range(128))
 _GARBLE_BYTES = 8 * 1024
+# Bytes that are never the second half of a character in the multi-byte charsets detected
+# (trail bytes: 0x40 and up in Shift_JIS, Big5, GBK, UHC, EUC; 0x30-0x39 in GB18030's four-byte
+# form): line ends, spaces, most punctuation, "<" and ">". The last one in a sample is where to cut.
+_CUT_SAFE = rb"\x00-\x2f\x3a-\x3f"
+_LAST_CUT_SAFE = re.compile(rb"[%s][^%s]*\Z" % (_CUT_SAFE, _CUT_SAFE))
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -153,11 +158,15 @@ def detect(data: bytes) -> str | None:
 
 
 def _sample(data: bytes) -> bytes:
-    """At most _SAMPLE_BYTES, cut at a line end so no multi-byte character is split."""
+    """At most _SAMPLE_BYTES, cut after the last byte that ends a character in every detected
+    charset: a split character makes charset-normalizer reject the charset outright. With no
+    such byte in the second half (CJK text without punctuation), the plain cut: the fallback
+    of `detect` (least garbled reading) shrugs off one split character."""
     if len(data) <= _SAMPLE_BYTES:
         return data
-    end = data.rfind(b"\n", 0, _SAMPLE_BYTES)
-    return data[: end if end > 0 else _SAMPLE_BYTES]
+    head = data[:_SAMPLE_BYTES]
+    cut = _LAST_CUT_SAFE.search(head, _SAMPLE_BYTES // 2)
+    return head[: cut.start() + 1] if cut else head
 
 
 def _rank(match: charset_normalizer.CharsetMatch) -> tuple[float, float]:

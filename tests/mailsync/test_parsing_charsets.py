@@ -166,3 +166,69 @@ def test_decode_bytes_keeps_its_order_of_trust():
     assert decode_bytes("Grüße".encode(), "iso-8859-1") == "Grüße"  # UTF-8 beats Latin-1
     assert decode_bytes("日本語".encode("euc-jp"), "iso-2022-jp") == "日本語"  # a sibling
     assert decode_bytes(b"abc", None) == "abc"
+
+
+def test_plain_ascii_labelled_with_a_multibyte_charset_reads_as_itself():
+    for charset in ("shift_jis", "big5", "gb2312", "euc-kr", "euc-jp"):
+        assert decode_bytes(b"See you at 3pm, Jane", charset) == "See you at 3pm, Jane"
+
+
+# A mostly English note ending in a word of the declared charset whose last character was cut
+# in half (a truncated message, a bad gateway): 99 characters read, then one U+FFFD.
+CUT_WORDS = {"euc-kr": ("감사합니다 회의", "cp949"), "big5": ("會議謝謝", "cp950")}
+
+
+def cut_note(word: str, codec: str, length: int) -> bytes:
+    ascii_part = ("Meeting notes follow, see below. " * 5)[: length - len(word) - 1]
+    return (ascii_part + word).encode(codec) + word.encode(codec)[:1]
+
+
+@pytest.mark.parametrize("charset", CUT_WORDS)
+def test_one_broken_character_in_a_hundred_keeps_the_declared_multibyte_charset(charset):
+    word, codec = CUT_WORDS[charset]
+    data = cut_note(word, codec, 100)
+    assert decode_bytes(data, charset).endswith(word + "\ufffd")
+
+
+@pytest.mark.parametrize("charset", CUT_WORDS)
+def test_more_broken_characters_than_one_in_a_hundred_make_the_declaration_a_guess(charset):
+    # Past 1% the declaration is not trusted; detection then misreads so short a sample (the
+    # limit is what this shows: a text this short is usually whole).
+    word, codec = CUT_WORDS[charset]
+    assert word not in decode_bytes(cut_note(word, codec, 99), charset)
+
+
+def test_utf8_cut_in_the_middle_of_its_last_character_stays_utf8():
+    assert decode_bytes("Grüße, Jürgen".encode() + b"\xc3", None) == "Grüße, Jürgen\ufffd"
+
+
+KOREAN = "회의는 내일 오후 세 시에 시작합니다. 관련 문서를 가지고 제시간에 참석해 주세요! "
+HEBREW = "שלום רב. הפגישה נדחתה ליום חמישי בשעה שלוש אחר הצהריים. "
+RUSSIAN = "Добрый день! Встреча переносится на четверг, в три часа дня. "
+
+
+def test_hebrew_without_a_charset_is_read_as_hebrew_not_as_another_alphabet():
+    # Several single-byte charsets read these bytes with as little "chaos"; only the language
+    # coherence tells windows-1255 from Cyrillic or Thai.
+    text = HEBREW + "נא לאשר השתתפות ולשלוח את המסמכים."
+    assert decode_bytes(text.encode("cp1255"), None) == text
+
+
+@pytest.mark.parametrize("prefix", [b"", b"\n", b"a\n", b"Hello,\n"])
+def test_a_long_body_without_a_charset_is_detected_whatever_its_line_ends(prefix):
+    # Over 64 KB only a sample is read; it must not end in half a character, nor shrink to the
+    # few bytes before an early line end (long HTML often has none after its first lines).
+    body = prefix + (KOREAN * 2000).encode("cp949")
+    assert len(body) > 64 * 1024
+    assert decode_bytes(body, None) == body.decode("cp949")
+
+
+def test_only_the_first_64_kb_of_a_body_decide_its_charset():
+    hebrew, russian = (HEBREW * 1200).encode("cp1255"), (RUSSIAN * 6000).encode("cp1251")
+    assert 64 * 1024 < len(hebrew) < len(russian)
+    assert detect(hebrew + b"\n" + russian) == "cp1255"
+
+
+def test_cjk_text_without_punctuation_over_64_kb_is_still_detected():
+    text = "会議は明日の午後三時からです" * 3000
+    assert decode_bytes(text.encode("cp932"), None) == text
