@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Cyrillic fixtures; their look-alike letters are the point.
 """What mutation testing of mailsync/parsing found untested (issue 8, point 24; tests/MUTATION.md).
 
 Each test pins what a user would read or what the mirror stores: the body text, the subject,
@@ -248,7 +249,7 @@ def test_html_reads_as_the_reader_saw_it_unwrapped_with_its_characters_links_and
         "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Tea</td><td>3</td></tr></table>"
     )
     assert parse_message(mail("text/html; charset=utf-8", html)).body_text == (
-        f"{long}\n\nCafé — it’s “fine”, €5 only\n\n"  # noqa: RUF001 - typographic quotes
+        f"{long}\n\nCafé — it’s “fine”, €5 only\n\n"
         "Write to [our sales team](mailto:sales@example.com).\n\nItem  Price\nTea  3"
     )
 
@@ -288,7 +289,7 @@ def test_linked_images_leave_no_empty_links_behind_even_inside_another_link():
 
 
 def test_an_html_body_without_charset_is_read_in_the_charset_its_meta_tag_names():
-    greek = "Τιμολόγιο για τον Μάρτιο"  # noqa: RUF001 - Greek is the point
+    greek = "Τιμολόγιο για τον Μάρτιο"
     html = f'<html><head><meta charset="iso-8859-7"></head><body><p>{greek}</p></body></html>'
     raw = mail("text/html", "{html}").replace(b"{html}", html.encode("iso-8859-7"))
     assert parse_message(raw).body_text == greek
@@ -320,3 +321,50 @@ def test_a_style_block_after_the_first_paragraph_leaves_the_links_of_the_rest():
     assert parse_message(mail("text/html", html)).body_text == (
         "Hi Jane\n\nSee [the offer](https://example.com/offer)."
     )
+
+
+# --- the file name a forwarded message is listed under ---------------------------------------
+
+
+def forwarded(inner: str, part_headers: str = "") -> bytes:
+    parts = (
+        "--m\nContent-Type: text/plain\n\nSee below.\n"
+        f"--m\nContent-Type: message/rfc822\n{part_headers}\n{inner}\n--m--\n"
+    )
+    return mail('multipart/mixed; boundary="m"', parts)
+
+
+@pytest.mark.parametrize(
+    ("inner", "name"),
+    [
+        ("Subject: Q3 / Q4 plan \\ draft\n\nNumbers.", "Q3 - Q4 plan - draft.eml"),
+        ("From: a@example.com\n\nNo subject here.", "message.eml"),
+        ("Subject: \n\nAn empty subject.", "message.eml"),
+        ("", "message.eml"),
+        ("Subject: " + "Long " * 80 + "\n\nText.", ("Long " * 80)[:251] + ".eml"),
+    ],
+)
+def test_a_forwarded_message_is_listed_under_its_subject_as_a_safe_file_name(inner, name):
+    names = parse_message(forwarded(inner)).attachment_names
+    assert names == (name,)
+    assert len(name) <= 255
+
+
+def test_a_forwarded_message_part_holding_nothing_is_still_listed():
+    # Labelled base64 but empty: no message can be read from it.
+    raw = forwarded("", part_headers="Content-Transfer-Encoding: base64\n")
+    assert parse_message(raw).attachment_names == ("message.eml",)
+
+
+def test_a_forwarded_subject_in_raw_8bit_or_unlabelled_words_is_read_in_the_mails_charset():
+    # The outer message says KOI8-R; the forwarded one's subject has raw bytes and an encoded
+    # word without a charset (both seen from old Russian mailers). Detection alone would
+    # read so few bytes as windows-1251.
+    word = "".join(f"={b:02X}" for b in "счёт".encode("koi8_r"))
+    inner = f"Subject: Счёт =??Q?{word}?=\n\nТекст."
+    raw = (
+        f'{HEAD}Content-Type: multipart/mixed; charset=koi8-r; boundary="m"\n\n'
+        "--m\nContent-Type: text/plain; charset=koi8-r\n\nСмотрите ниже.\n"
+        f"--m\nContent-Type: message/rfc822\n\n{inner}\n--m--\n"
+    ).encode("koi8_r")
+    assert parse_message(raw).attachment_names == ("Счёт счёт.eml",)
