@@ -166,22 +166,20 @@ def _inner_message(part: Message) -> Message | None:
     """The message inside a message/rfc822 part, also when it was base64-encoded."""
     if part.get_content_type() not in ("message/rfc822", "message/global"):
         return None
+    # The stdlib parser gives every message/* part a list of one Message, even an empty one.
     inner = part.get_payload()
-    if isinstance(inner, list):
-        if not inner or not isinstance(inner[0], Message):
-            return None
-        inner_message = inner[0]
-        encoding = _transfer_encoding(part)
-        if encoding not in ("base64", "quoted-printable") or inner_message.keys():
-            return inner_message
-        # Encoded (against RFC 2046): the parser saw base64 lines as a body without headers.
-        # Not get_payload(): it replaces raw 8-bit bytes with U+FFFD before anyone decodes them.
-        inner = getattr(inner_message, "_payload", None)
-        if not isinstance(inner, str):
-            return None
-        data = _decode_transfer(inner.encode("utf-8", errors="surrogateescape"), encoding)
-    else:
-        data = _payload(part)
+    if not isinstance(inner, list) or not inner or not isinstance(inner[0], Message):
+        return None
+    inner_message = inner[0]
+    encoding = _transfer_encoding(part)
+    if encoding not in ("base64", "quoted-printable") or inner_message.keys():
+        return inner_message
+    # Encoded (against RFC 2046): the parser saw base64 lines as a body without headers.
+    # Not get_payload(): it replaces raw 8-bit bytes with U+FFFD before anyone decodes them.
+    raw = getattr(inner_message, "_payload", None)
+    if not isinstance(raw, str):
+        return None
+    data = _decode_transfer(raw.encode("utf-8", errors="surrogateescape"), encoding)
     if not data.strip():
         return None
     try:

@@ -219,6 +219,17 @@ def test_without_message_id_the_dedupe_key_is_stable_and_content_based():
     assert first.thread_key == first.dedupe_key
 
 
+def test_without_message_id_mail_from_or_to_someone_else_is_another_email():
+    # The same automated text on the same second, to or from other people, is not one email
+    # shown once: each has its own card row.
+    raw = mail().replace(b"Message-ID: <abc123@example.com>\n", b"")
+    first = parse_message(raw)
+    other_sender = parse_message(raw.replace(b"bob@example.com", b"rob@example.com"))
+    other_recipient = parse_message(raw.replace(b"jane@example.org", b"joan@example.org"))
+    keys = {first.dedupe_key, other_sender.dedupe_key, other_recipient.dedupe_key}
+    assert len(keys) == 3
+
+
 def test_a_reply_shares_the_thread_key_of_its_original():
     original = parse_message(mail())
     reply = parse_message(

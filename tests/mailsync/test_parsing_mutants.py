@@ -368,3 +368,95 @@ def test_a_forwarded_subject_in_raw_8bit_or_unlabelled_words_is_read_in_the_mail
         f"--m\nContent-Type: message/rfc822\n\n{inner}\n--m--\n"
     ).encode("koi8_r")
     assert parse_message(raw).attachment_names == ("Счёт счёт.eml",)
+
+
+# --- attachment names ------------------------------------------------------------------------
+
+
+def with_parts(*parts: str, kind: str = "mixed") -> bytes:
+    body = "".join(f"--m\n{part}\n" for part in parts) + "--m--\n"
+    return mail(f'multipart/{kind}; boundary="m"', "--m\nContent-Type: text/plain\n\nHi.\n" + body)
+
+
+def test_an_attachment_without_a_file_name_is_listed_by_its_type():
+    raw = with_parts("Content-Type: application/pdf\nContent-Disposition: attachment\n\n%PDF")
+    assert parse_message(raw).attachment_names == ("attachment (application/pdf)",)
+
+
+def test_an_inline_part_without_a_file_name_is_not_an_attachment():
+    raw = with_parts("Content-Type: application/octet-stream\nContent-Disposition: inline\n\nx")
+    assert parse_message(raw).attachment_names == ()
+
+
+@pytest.mark.parametrize(
+    ("kind", "disposition", "listed"),
+    [
+        ("related", "inline", False),  # an image the HTML shows (cid:), not an attachment
+        ("related", "attachment", True),  # attached although the HTML could show it
+        ("mixed", "inline", True),  # a Content-ID outside multipart/related means nothing
+    ],
+)
+def test_a_part_with_a_content_id_is_listed_unless_the_html_shows_it(kind, disposition, listed):
+    raw = with_parts(
+        "Content-Type: image/png\nContent-ID: <logo@x>\n"
+        f'Content-Disposition: {disposition}; filename="logo.png"\n\niVBOR',
+        kind=kind,
+    )
+    assert parse_message(raw).attachment_names == (("logo.png",) if listed else ())
+
+
+@pytest.mark.parametrize(
+    ("filename", "listed_as"),
+    [
+        ("C:\\\\Users\\\\jane\\\\Documents\\\\report.pdf", "report.pdf"),
+        ("/home/jane/docs/report.pdf", "report.pdf"),
+        ("'Xmas list.txt'", "Xmas list.txt"),
+        ("  quarterly  numbers.xlsx ", "quarterly numbers.xlsx"),
+    ],
+)
+def test_an_attachment_is_listed_by_its_base_name_without_quotes(filename, listed_as):
+    raw = with_parts(
+        "Content-Type: application/octet-stream\n"
+        f'Content-Disposition: attachment; filename="{filename}"\n\nx'
+    )
+    assert parse_message(raw).attachment_names == (listed_as,)
+
+
+def test_an_attachment_name_in_unlabelled_encoded_words_is_read_in_the_mails_charset():
+    word = "".join(f"={b:02X}" for b in "счёт".encode("koi8_r"))
+    raw = (
+        f'{HEAD}Content-Type: multipart/mixed; charset=koi8-r; boundary="m"\n\n'
+        "--m\nContent-Type: text/plain; charset=koi8-r\n\nСмотрите вложение.\n"
+        "--m\nContent-Type: application/pdf\n"
+        f'Content-Disposition: attachment; filename="=??Q?{word}?=.pdf"\n\n%PDF\n--m--\n'
+    ).encode("koi8_r")
+    assert parse_message(raw).attachment_names == ("счёт.pdf",)
+
+
+# --- what the skip reason and the detector say ----------------------------------------------
+
+
+def test_text_without_headers_is_skipped_quoting_at_most_60_characters_of_its_first_line():
+    first = "Minutes of the board meeting held on Tuesday the fifth of March in Lyon"
+    with pytest.raises(MessageRejected) as rejected:
+        parse_message(f"{first}\nPresent: all members.\nApologies: none.\n".encode())
+    assert rejected.value.reason == (
+        f"not an email: no header section (starts with {first[:60].strip()!r})"
+    )
+
+
+def test_utf16_text_with_a_big_endian_byte_order_mark_is_read_without_a_charset():
+    text = "Grüße aus Köln, Jürgen"
+    raw = mail("text/plain", "{body}").replace(b"{body}", b"\xfe\xff" + text.encode("utf-16-be"))
+    assert parse_message(raw).body_text == text
+
+
+def test_delimiter_lines_with_trailing_spaces_still_split_a_message_whose_boundary_is_wrong():
+    # RFC 2046 allows whitespace after a boundary; the epilogue after the close stays out.
+    parts = (
+        '--real  \nContent-Type: application/pdf\nContent-Disposition: attachment; filename="a.pdf"'
+        "\n\n%PDF\n--real  \nContent-Type: text/plain\n\nThe text.\n--real--\nMailer junk.\n"
+    )
+    parsed = parse_message(mail('multipart/mixed; boundary="declared"', parts))
+    assert parsed.body_text == "The text."
+    assert parsed.attachment_names == ("a.pdf",)
