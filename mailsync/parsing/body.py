@@ -18,6 +18,7 @@ from email.policy import Compat32
 from .charsets import codec_for, decode_bytes, fix_8bit, without_surrogates
 from .headers import decode_words, fold_whitespace
 from .htmltext import html_to_text, strip_tags
+from .transfer import lenient_base64
 
 MAX_ATTACHMENT_NAMES = 50
 MAX_FILENAME_CHARS = 255
@@ -54,7 +55,6 @@ _UUENCODED = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n.*?^end[ \t]*$\n?", re.MUL
 _DELIMITER_LINE = re.compile(rb'^--([^"\\\r\n]{1,200})\r?\n(?=[A-Za-z-]+:)', re.MULTILINE)
 _HTML_START = re.compile(r"\s*<(?:!doctype\s+html|html)\b", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 # Bytes text never holds (C0 controls but tab, newlines, form feed and ESC of ISO-2022; DEL).
 _CONTROL_BYTES = bytes(byte for byte in range(32) if byte not in b"\t\n\r\f\x1b") + b"\x7f"
 _WORDS = re.compile(r"\S[ \t]+\S")
@@ -232,7 +232,7 @@ def _payload(part: Message) -> bytes:
             # 8-bit junk in base64 and a charset that cannot decode it: let the stdlib try.
             text = None
         if isinstance(text, str):
-            return _base64(text.encode("ascii", errors="ignore"))
+            return lenient_base64(text.encode("ascii", errors="ignore"))
     # Quoted-printable, uuencode or none. Not get_payload(): it decodes 8-bit text as ASCII.
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
@@ -276,22 +276,10 @@ def _transfer_encoding(part: Message) -> str:
 
 def _decode_transfer(data: bytes, encoding: str) -> bytes:
     if encoding == "base64":
-        return _base64(data)
+        return lenient_base64(data)
     if encoding == "quoted-printable":
         return binascii.a2b_qp(data)
     return data
-
-
-def _base64(data: bytes) -> bytes:
-    try:
-        return binascii.a2b_base64(data)
-    except binascii.Error:  # bad padding, truncated data: decode what is there
-        cleaned = _NOT_BASE64.sub(b"", data)
-        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
-        try:
-            return binascii.a2b_base64(cleaned)
-        except binascii.Error:
-            return b""
 
 
 def attachment_names(

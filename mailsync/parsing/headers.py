@@ -16,6 +16,7 @@ from email.utils import getaddresses, parsedate_tz
 from crm.core.addresses import normalize_address
 
 from .charsets import decode_bytes, detect, fix_8bit, without_surrogates
+from .transfer import lenient_base64
 
 MAX_SUBJECT_CHARS = 998  # RFC 5322 line limit; also what Message.subject is shown with
 MAX_NAME_CHARS = 300  # Participant.name
@@ -25,7 +26,6 @@ MAX_MESSAGE_ID_CHARS = 995  # Message.message_id holds 998
 # Headers whose raw 8-bit bytes are text to decode (names and subjects).
 _TEXT_HEADERS = ("subject", "from", "to", "cc", "bcc", "reply-to", "sender")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 _BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 # "alice@example.com <bob@example.com>" or "'bob@x.org' <bob@x.org>": an address used as the
@@ -115,14 +115,7 @@ def _decode_word(encoding: str, text: str) -> bytes:
     data = text.encode("utf-8", errors="surrogateescape")
     if encoding in "qQ":
         return binascii.a2b_qp(data, header=True)
-    data = _NOT_BASE64.sub(b"", data)
-    if len(data) % 4 == 1:  # one stray character cannot encode anything
-        data = data[:-1]
-    data += b"=" * (-len(data) % 4)
-    try:
-        return binascii.a2b_base64(data)
-    except binascii.Error:
-        return b""
+    return lenient_base64(data)
 
 
 def header_text(value: str, charset: str | None = None) -> str:

@@ -465,7 +465,10 @@ def test_broken_base64_does_not_raise():
         parsed = parse_message(head + junk.encode())
         assert isinstance(parsed.body_text, str)
     head = mail("", ctype="Content-Type: text/plain\nContent-Transfer-Encoding: base64")
-    assert parse_message(head + b"SGVsbG8gV29ybGQ").body_text == "Hello Wor"
+    # Padding missing: decoded to the end, as mail clients do.
+    assert parse_message(head + b"SGVsbG8gV29ybGQ").body_text == "Hello World"
+    # A dangling character cannot make a byte: the rest is kept.
+    assert parse_message(head + b"SGVsbG8gV29ybGQh\nQ").body_text == "Hello World!"
 
 
 def test_broken_quoted_printable_does_not_raise():

@@ -460,3 +460,23 @@ def test_delimiter_lines_with_trailing_spaces_still_split_a_message_whose_bounda
     parsed = parse_message(mail('multipart/mixed; boundary="declared"', parts))
     assert parsed.body_text == "The text."
     assert parsed.attachment_names == ("a.pdf",)
+
+
+@pytest.mark.parametrize(
+    ("word", "subject"),
+    [
+        ("UmVwb3J0IGZvciBNYXJjaA", "Report for March"),  # padding missing
+        ("UmVwb3J0IGZvciBNYXJjaA==x", "Report for March"),  # one stray character after it
+        ("UmVwb3J0IGZvciBNYXJj*aA", "Report for March"),  # a character that is not base64
+    ],
+)
+def test_a_broken_base64_subject_keeps_every_letter_it_encodes(word, subject):
+    head = HEAD.replace("Subject: Quarterly numbers", f"Subject: =?utf-8?b?{word}?=")
+    assert parse_message(mail("text/plain", "Hi.\n", head)).subject == subject
+
+
+def test_base64_utf16_text_with_a_big_endian_byte_order_mark_is_read():
+    text = "Grüße aus Köln, Jürgen"
+    payload = base64.b64encode(b"\xfe\xff" + text.encode("utf-16-be")).decode()
+    raw = mail("text/plain\nContent-Transfer-Encoding: base64", payload)
+    assert parse_message(raw).body_text == text
