@@ -273,14 +273,17 @@ def email_count(card: CardOf, visibility: Visibility) -> EmailCount:
 
 
 def _copies(links: QuerySet[CardLink]) -> list[Message]:
-    """The messages behind these links (already limited to the visible mailboxes).
+    """The messages behind these links (already limited to the visible mailboxes)."""
+    return _messages(dict(links.values_list("message_id", "owner_id").distinct()))
 
-    Each carries `holder_id`, its mailbox's owner, from its link: names and reasons come from
-    the visibility in hand, so no mailbox or user row is loaded (nor any credential
-    decrypted). By primary key alone: a filter or join on the mailbox lets the planner scan
-    every mailbox instead.
+
+def _messages(holder_of: dict[int, int]) -> list[Message]:
+    """These messages, each carrying `holder_id`, its mailbox's owner, from its link.
+
+    Names and reasons come from the visibility in hand, so no mailbox or user row is loaded
+    (nor any credential decrypted). By primary key alone: a filter or join on the mailbox
+    lets the planner scan every mailbox instead.
     """
-    holder_of = dict(links.values_list("message_id", "owner_id").distinct())
     messages = list(
         Message.objects.filter(pk__in=holder_of)
         .defer("body_text")
@@ -300,6 +303,16 @@ def _card_email(owners: dict[int, VisibleOwner], copies: list[Message]) -> CardE
         for owner in (owners[m.holder_id] for m in copies)  # type: ignore[attr-defined]
     ]
     return CardEmail(message=copies[0], holders=holders)
+
+
+def _holders(owners: dict[int, VisibleOwner], owner_ids: set[int]) -> list[Holder]:
+    """The visible mailboxes holding a conversation, closest first."""
+    holders = [
+        Holder(user_id=o.user_id, name=o.name, reason=o.reason)
+        for o in map(owners.get, owner_ids)
+        if o
+    ]
+    return sorted(holders, key=lambda h: (h.reason, h.name))
 
 
 def _with_participants(emails: list[CardEmail]) -> None:
@@ -323,25 +336,64 @@ def card_conversations(
 ) -> KeysetPage[CardConversation]:
     """One page of the card's conversations, the one with the newest visible email first.
 
-    A conversation holds only the emails that involve the card (as the old pages did), each
-    once however many visible mailboxes hold it.
+    A conversation holds only the emails that involve the card, each once however many
+    visible mailboxes hold it. The page sums each up (its newest email, how many, which
+    mailboxes) from the index; only the newest emails' messages are read.
     """
     heads, older, newer = _page_of_heads(card, "thread_key", visibility, position, per_page)
-    keys = [head.thread_key for head in heads]
     links = CardLink.objects.filter(
-        **{card.column: card.pk}, thread_key__in=keys, owner_id__in=visibility.owner_ids
-    )
+        **{card.column: card.pk},
+        thread_key__in=[head.thread_key for head in heads],
+        owner_id__in=visibility.owner_ids,
+    ).values_list("thread_key", "dedupe_key", "message_id", "owner_id")
+    emails_in: dict[str, set[str]] = defaultdict(set)
+    holders_of: dict[str, set[int]] = defaultdict(set)
+    newest = {head.dedupe_key for head in heads}
+    newest_copies: dict[int, int] = {}
+    for thread_key, dedupe_key, message_id, owner_id in links:
+        emails_in[thread_key].add(dedupe_key)
+        holders_of[thread_key].add(owner_id)
+        if dedupe_key in newest:
+            newest_copies[message_id] = owner_id
+    copies_of: dict[str, list[Message]] = defaultdict(list)
+    for message in _messages(newest_copies):
+        copies_of[message.dedupe_key].append(message)
     owners = {owner.user_id: owner for owner in visibility.owners}
-    by_thread: dict[str, dict[str, list[Message]]] = defaultdict(dict)
-    for message in _copies(links):
-        by_thread[message.thread_key].setdefault(message.dedupe_key, []).append(message)
     conversations = [
-        CardConversation(emails=[_card_email(owners, c) for c in by_thread[key].values()])
-        for key in keys
-        if by_thread[key]
+        CardConversation(
+            latest=_card_email(owners, copies_of[head.dedupe_key]),
+            email_count=len(emails_in[head.thread_key]),
+            holders=_holders(owners, holders_of[head.thread_key]),
+        )
+        for head in heads
+        if copies_of[head.dedupe_key]
     ]
-    _with_participants([email for c in conversations for email in c.emails])
+    _with_participants([conversation.latest for conversation in conversations])
     return KeysetPage(conversations, older=older, newer=newer)
+
+
+def card_conversation(
+    card: CardOf, visibility: Visibility, thread_key: str
+) -> CardConversation | None:
+    """One conversation of the card with all its visible emails; None if none is visible."""
+    links = CardLink.objects.filter(
+        **{card.column: card.pk}, thread_key=thread_key, owner_id__in=visibility.owner_ids
+    )
+    by_email: dict[str, list[Message]] = {}
+    for message in _copies(links):
+        by_email.setdefault(message.dedupe_key, []).append(message)
+    if not by_email:
+        return None
+    owners = {owner.user_id: owner for owner in visibility.owners}
+    emails = [_card_email(owners, copies) for copies in by_email.values()]
+    _with_participants(emails)
+    holder_ids = {holder.user_id for email in emails for holder in email.holders}
+    return CardConversation(
+        latest=emails[0],
+        email_count=len(emails),
+        holders=_holders(owners, holder_ids),
+        emails=emails,
+    )
 
 
 def card_emails(

@@ -79,19 +79,14 @@ def visible_messages(visibility: Visibility) -> QuerySet[Message]:
 
 @dataclass(frozen=True)
 class CardConversation:
-    """The emails of one thread (Message.thread_key) exchanged with a card's addresses."""
+    """One thread (Message.thread_key) of the emails exchanged with a card's addresses."""
 
-    emails: list[CardEmail]  # newest first, never empty
-
-    @property
-    def latest(self) -> CardEmail:
-        return self.emails[0]
-
-    @property
-    def holders(self) -> list[Holder]:
-        """Every visible mailbox holding one of its emails, once, closest first."""
-        by_user = {h.user_id: h for email in self.emails for h in email.holders}
-        return sorted(by_user.values(), key=lambda h: (h.reason, h.name))
+    latest: CardEmail  # its newest visible email, which a card page shows
+    email_count: int  # its visible emails, each counted once
+    holders: list[Holder]  # every visible mailbox holding one of them, closest first
+    # All its emails, newest first: loaded when the conversation is opened (card_conversation)
+    # and left out of card pages, which would otherwise read every email of 25 threads.
+    emails: list[CardEmail] | None = None
 
 
 def visible_message(*, viewer: User, message_id: int) -> Message | None:

@@ -2,6 +2,7 @@
 
 import html
 import re
+from typing import Any
 
 
 def link_href(response, rel: str) -> str | None:
@@ -18,3 +19,22 @@ def follow(client, response, rel: str):
     target = client.get(path + href if href.startswith("?") else href)
     assert target.status_code == 200
     return target
+
+
+_THREAD_ROWS = re.compile(r'<details class="thread" data-fragment-url="([^"]*)"')
+
+
+def opened_conversations(response) -> list[list[Any]]:
+    """A card page's conversations as a reader who opens each one sees them: lists of its
+    emails (CardEmail), newest first. A conversation's emails are fetched from the URL its
+    row names, as the page's script does when it is opened."""
+    urls = iter(html.unescape(url) for url in _THREAD_ROWS.findall(response.content.decode()))
+    shown = []
+    for conversation in response.context["activity"].conversations.items:
+        if conversation.email_count == 1:
+            shown.append([conversation.latest])
+            continue
+        opened = response.client.get(next(urls))
+        assert opened.status_code == 200
+        shown.append(opened.context["conversation"].emails)
+    return shown

@@ -23,6 +23,7 @@ from mailsync.card_pages import (
     EmailCount,
     KeysetPage,
     PagePosition,
+    card_conversation,
     card_conversations,
     email_count,
 )
@@ -75,6 +76,11 @@ def card_activity(
     else:
         activity.tasks = Paginator(tasks, ACTIVITIES_PER_PAGE).get_page(page_number)
     return activity
+
+
+def conversation_on_card(*, viewer: User, card: CardOf, thread_key: str) -> CardConversation | None:
+    """One conversation of the card, every email in it the viewer may see; None if none."""
+    return card_conversation(card, mailbox_visibility(viewer), thread_key)
 
 
 @dataclass(frozen=True)

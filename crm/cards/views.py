@@ -1,6 +1,9 @@
+import re
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from crm.accounts.models import Account
@@ -10,7 +13,12 @@ from crm.activities.selectors import (
     tasks_for_account,
     tasks_for_contact,
 )
-from crm.cards.selectors import card_activity, message_back_link, message_participants
+from crm.cards.selectors import (
+    card_activity,
+    conversation_on_card,
+    message_back_link,
+    message_participants,
+)
 from crm.contacts.models import Contact
 from crm.core.pagination import querystring_without_page
 from mailsync.card_pages import CardOf, PagePosition, parse_cursor
@@ -53,6 +61,7 @@ def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
             "contact": contact,
             "activity": activity,
             "querystring": querystring_without_page(request),
+            "conversation_url": _conversation_url("contact-conversation", contact.pk),
         },
     )
 
@@ -85,6 +94,56 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
             else len(shown),
             "activity": activity,
             "querystring": querystring_without_page(request),
+            "conversation_url": _conversation_url("account-conversation", account.pk),
+        },
+    )
+
+
+_THREAD_KEY = re.compile(r"[0-9a-f]{64}")  # Message.thread_key: a SHA-256 in hex
+_KEY_PLACEHOLDER = "0" * 64
+
+
+def _conversation_url(name: str, card_pk: int) -> str:
+    """The URL of the card's conversations with "{}" for the key: one reverse() per page."""
+    return reverse(name, args=[card_pk, _KEY_PLACEHOLDER]).replace(_KEY_PLACEHOLDER, "{}")
+
+
+@login_required
+def contact_conversation(request: HttpRequest, contact_id: int, thread_key: str) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=contact_id)
+    card = CardOf.contact(contact.pk)
+    return _conversation(request, card, thread_key, contact.get_absolute_url(), contact.full_name)
+
+
+@login_required
+def account_conversation(request: HttpRequest, account_id: int, thread_key: str) -> HttpResponse:
+    account = get_object_or_404(Account, pk=account_id)
+    card = CardOf.account(account.pk)
+    return _conversation(request, card, thread_key, account.get_absolute_url(), account.name)
+
+
+def _conversation(
+    request: HttpRequest, card: CardOf, thread_key: str, card_url: str, card_name: str
+) -> HttpResponse:
+    """A conversation of a card opened: its rows for the card page (`?rows=1`, fetched when
+    it is expanded), else a page of its own (without JavaScript, or a link kept)."""
+    conversation = (
+        conversation_on_card(viewer=request.user, card=card, thread_key=thread_key)  # type: ignore[arg-type]
+        if _THREAD_KEY.fullmatch(thread_key)
+        else None
+    )
+    if conversation is None:
+        raise Http404("No such conversation in the mailboxes you may see.")
+    rows_only = request.GET.get("rows") == "1"
+    return render(
+        request,
+        "cards/_conversation_emails.html" if rows_only else "cards/conversation.html",
+        {
+            "conversation": conversation,
+            "card_url": card_url,
+            "card_name": card_name,
+            # Where "Open the full message" comes back to: the card the rows are shown on.
+            "came_from": card_url if rows_only else request.get_full_path(),
         },
     )
 

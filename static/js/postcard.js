@@ -1,20 +1,24 @@
-// Progressive enhancement: load a message body when its row on a card is expanded.
-// Without JavaScript the row keeps its link to the full message page.
+// Progressive enhancement: what a row on a card holds is loaded when the row is expanded (a
+// message body, the emails of a conversation). Without JavaScript each row keeps its link to a
+// page showing the same.
 document.addEventListener("toggle", async (event) => {
   const details = event.target;
   if (!(details instanceof HTMLDetailsElement) || !details.open || details.dataset.loaded) return;
-  const url = details.dataset.bodyUrl;
-  const target = details.querySelector(".email-body");
+  const url = details.dataset.fragmentUrl;
+  const target = details.querySelector(":scope > .fragment");
   if (!url || !target) return;
   details.dataset.loaded = "1";
   try {
     const response = await fetch(url, { credentials: "same-origin" });
     if (!response.ok) throw new Error(response.statusText);
-    // The server renders the body as escaped text inside <pre>; nothing from the email runs.
+    // The server renders email text escaped (inside <pre>, or as rows); nothing from it runs.
     target.innerHTML = await response.text();
   } catch (error) {
     delete details.dataset.loaded;
-    target.insertAdjacentHTML("afterbegin", '<p class="error">The message could not be loaded. </p>');
+    const message = document.createElement(target.tagName === "UL" ? "li" : "p");
+    message.className = "error";
+    message.textContent = details.dataset.fragmentError || "This could not be loaded.";
+    target.replaceChildren(message);
   }
 }, true);
 

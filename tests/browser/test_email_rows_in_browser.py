@@ -113,15 +113,34 @@ def test_a_conversation_opens_as_one_row_without_javascript(browser: Browser, li
     thread = page.locator("details.thread")
     expect(thread).to_have_count(1)
     expect(thread.locator("> summary .thread-count")).to_have_text("3 emails")
-    inner = thread.locator(".thread-emails .subject")
-    expect(inner.first).to_be_hidden()
+    link = thread.get_by_role("link", name="Open the conversation (3 emails)")
+    expect(link).to_be_hidden()
     thread.locator("> summary").click()
+    link.click()  # without JavaScript the emails are on a page of their own
+    inner = page.locator(".thread-emails .subject")
     expect(inner).to_have_text(["Re: Pallet count (2)", "Re: Pallet count (1)", "Pallet count"])
-    expect(inner.first).to_be_visible()
-    first_email = thread.locator("details.email").first
+    first_email = page.locator("details.email").first
     first_email.locator("summary").click()
     expect(first_email.get_by_role("link", name="Open the full message")).to_be_visible()
+    page.get_by_role("link", name="Back to Jane Doe").click()
+    expect(page.locator("details.thread")).to_have_count(1)
     context.close()
+
+
+def test_a_conversation_opens_in_place_and_each_email_in_it(page: Page, live_server, viewer):
+    jane = make_contact(first_name="Jane", last_name="Doe", emails=[JANE])
+    mail_for_jane(viewer)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    sign_in(page, viewer, live_server.url)
+    page.goto(reverse("contact-card", args=[jane.pk]))
+
+    thread = page.locator("details.thread")
+    thread.locator("> summary").click()
+    inner = thread.locator(".thread-emails .subject")
+    expect(inner).to_have_text(["Re: Pallet count (2)", "Re: Pallet count (1)", "Pallet count"])
+    oldest = thread.locator("details.email").last
+    oldest.locator("summary").click()
+    expect(oldest.locator("pre.plain-body")).to_be_visible()  # its body, fetched in turn
 
 
 def test_full_message_shows_the_whole_body_and_leads_back_to_the_card(

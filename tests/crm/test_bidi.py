@@ -164,10 +164,16 @@ def test_the_name_is_in_bdi_on_the_list_and_the_card(logged_in_client, eve):
     card = logged_in_client.get(reverse("contact-card", args=[contact.pk])).content.decode()
     assert f"<h1><bdi>Eve{RLO} Evans{RLO}</bdi></h1>" in card
     assert f"<title>\u2068Eve{RLO} Evans{RLO}{PDI} · Postcard</title>" in card
-    assert f'<span class="subject"><bdi>Quote{RLO} for you</bdi></span>' in card
-    assert f"<bdi>Eve{RLO}</bdi> → <bdi>bob@acme.test</bdi>" not in card  # names, not addresses
-    assert f"<bdi>Eve{RLO}</bdi> → " in card
+    assert f'<span class="subject"><bdi>Re: Quote{RLO} for you</bdi></span>' in card
     assert f"<bdi>Acme{RLO}</bdi>" in card
+    # The conversation's emails, as the card fetches them when it is opened, and its own page.
+    conversation = reverse("contact-conversation", args=[contact.pk, _message.thread_key])
+    for url in (f"{conversation}?rows=1", conversation):
+        rows = logged_in_client.get(url).content.decode()
+        assert f'<span class="subject"><bdi>Quote{RLO} for you</bdi></span>' in rows
+        assert f"<bdi>Eve{RLO}</bdi> → <bdi>bob@acme.test</bdi>" not in rows  # names, not addresses
+        assert f"<bdi>Eve{RLO}</bdi> → " in rows
+    assert leaks(logged_in_client, conversation) == []
 
 
 def test_message_page_and_body_isolate_subject_names_and_body(logged_in_client, eve):

@@ -31,7 +31,7 @@ from tests.factories import (
     make_message,
     put_in_thread,
 )
-from tests.pages import follow, link_href
+from tests.pages import follow, link_href, opened_conversations
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +48,7 @@ def card(client, kind, pk, **params):
 def subjects(response):
     """Each conversation on the page as the subjects of its emails, newest first."""
     return [
-        [email.message.subject for email in conversation.emails]
-        for conversation in response.context["activity"].conversations.items
+        [email.message.subject for email in emails] for emails in opened_conversations(response)
     ]
 
 

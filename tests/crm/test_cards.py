@@ -6,15 +6,14 @@ from django.urls import reverse
 from crm.contacts.services import contact_update
 from hierarchy.models import VisibilityLevel
 from tests.factories import UserFactory, make_account, make_contact, make_mailbox, make_message
-from tests.pages import follow, link_href
+from tests.pages import follow, link_href, opened_conversations
 
 pytestmark = pytest.mark.django_db
 
 
 def card_emails(response):
     """The card's emails in the order shown: each conversation's, newest first."""
-    conversations = response.context["activity"].conversations.object_list
-    return [email for conversation in conversations for email in conversation.emails]
+    return [email for emails in opened_conversations(response) for email in emails]
 
 
 def card_subjects(client, contact, **params):

@@ -12,8 +12,15 @@ from django.utils import timezone
 
 from hierarchy.models import VisibilityLevel
 from mailsync.models import Message
-from tests.factories import UserFactory, make_contact, make_mailbox, make_message, put_in_thread
-from tests.pages import follow, link_href
+from tests.factories import (
+    UserFactory,
+    make_account,
+    make_contact,
+    make_mailbox,
+    make_message,
+    put_in_thread,
+)
+from tests.pages import follow, link_href, opened_conversations
 
 pytestmark = pytest.mark.django_db
 
@@ -27,8 +34,7 @@ def in_thread(root: Message, *replies: Message) -> None:
 
 def conversations(response):
     return [
-        [email.message.subject for email in conversation.emails]
-        for conversation in response.context["activity"].conversations.object_list
+        [email.message.subject for email in emails] for emails in opened_conversations(response)
     ]
 
 
@@ -69,10 +75,14 @@ def test_a_thread_is_one_row_newest_first_with_its_count(logged_in_client, user)
 
     assert conversations(response) == [["Re: Re: Quote", "Re: Quote", "Quote"], ["Lunch?"]]
     html = response.content.decode()
-    summary = html.split('<details class="thread">')[1].split('<ul class="emails thread-emails"')[0]
+    summary = html.split('<details class="thread"')[1].split('<ul class="emails thread-emails"')[0]
     assert ">3 emails</span>" in summary
     assert '<span class="subject"><bdi>Re: Re: Quote</bdi></span>' in summary  # the newest
-    assert html.count('<details class="email"') == 4  # each email still opens on its own
+    # The conversation's emails are fetched when it is opened; each then opens on its own.
+    assert html.count('<details class="email"') == 1  # "Lunch?"
+    thread_url = re.search(r'<details class="thread" data-fragment-url="([^"]*)"', html)[1]
+    rows = logged_in_client.get(thread_url.replace("&amp;", "&")).content.decode()
+    assert rows.count('<details class="email"') == 3
     assert str(response.context["activity"].email_count) == "4"  # the tab counts emails
 
 
@@ -172,3 +182,91 @@ def test_open_the_full_message_link_says_which_card_it_came_from(logged_in_clien
 
     path = reverse("contact-card", args=[contact.pk])
     assert f'href="/emails/{message.pk}/?from={path}%3Ftab%3Demails"' in html
+
+
+# --- a conversation opened: its rows for the card, or a page of its own ----------------------
+
+
+def test_a_conversation_opens_with_only_the_emails_the_viewer_may_see(logged_in_client, user):
+    contact = make_contact(emails=[JANE])
+    stranger = UserFactory(first_name="Sam", last_name="Stranger")  # not below the viewer
+    mine, theirs = make_mailbox(user), make_mailbox(stranger)
+    now = timezone.now()
+    ask = make_message(mine, sender=JANE, to=(mine.address,), subject="Quote", sent_at=now)
+    answer = make_message(
+        mine, sender=mine.address, to=(JANE,), subject="Re: Quote", sent_at=now + timedelta(1)
+    )
+    hidden = make_message(
+        theirs, sender=JANE, to=(theirs.address,), subject="Re: Quote (Sam)", sent_at=now
+    )
+    in_thread(ask, answer, hidden)
+    url = reverse("contact-conversation", args=[contact.pk, ask.thread_key])
+
+    page = logged_in_client.get(url)
+    rows = logged_in_client.get(url, {"rows": "1"})
+
+    assert [e.message.subject for e in page.context["conversation"].emails] == [
+        "Re: Quote",
+        "Quote",
+    ]
+    assert "Sam" not in page.content.decode()
+    assert "Sam" not in rows.content.decode()
+    assert f'href="{reverse("contact-card", args=[contact.pk])}"' in page.content.decode()
+    assert "<!doctype html>" not in rows.content.decode()  # rows only, for the card to insert
+    # "Open the full message" from a row comes back to the card, not to the rows.
+    assert f"?from=/contacts/{contact.pk}/" in rows.content.decode()
+
+
+def test_a_conversation_no_visible_email_of_belongs_to_is_not_found(logged_in_client, user):
+    contact, other = make_contact(emails=[JANE]), make_contact(emails=["joe@acme.test"])
+    stranger = UserFactory()
+    box, theirs = make_mailbox(user), make_mailbox(stranger)
+    mine = make_message(box, sender="joe@acme.test", to=(box.address,))
+    secret = make_message(theirs, sender=JANE, to=(theirs.address,))
+    cases = [
+        (contact.pk, secret.thread_key),  # in a mailbox the viewer may not see
+        (contact.pk, mine.thread_key),  # the viewer's, but not with this contact
+        (contact.pk, "0" * 64),
+        (contact.pk, "not-a-key"),
+        (contact.pk, "A" * 64),
+        (999_999, mine.thread_key),
+    ]
+    for contact_id, key in cases:
+        response = logged_in_client.get(reverse("contact-conversation", args=[contact_id, key]))
+        assert response.status_code == 404, (contact_id, key)
+    assert (
+        logged_in_client.get(
+            reverse("contact-conversation", args=[other.pk, mine.thread_key])
+        ).status_code
+        == 200
+    )
+
+
+def test_an_account_card_opens_a_conversation_with_any_of_its_contacts(logged_in_client, user):
+    account = make_account(name="Acme", domains=["acme.test"])
+    make_contact(emails=[JANE], account=account)
+    make_contact(emails=["joe@acme.test"], account=account)
+    box = make_mailbox(user)
+    now = timezone.now()
+    ask = make_message(box, sender=JANE, to=(box.address,), subject="Plan", sent_at=now)
+    reply = make_message(
+        box,
+        sender=box.address,
+        to=("joe@acme.test",),
+        subject="Re: Plan",
+        sent_at=now + timedelta(1),
+    )
+    in_thread(ask, reply)
+    card_page = logged_in_client.get(reverse("account-card", args=[account.pk]))
+    assert [[e.message.subject for e in c] for c in opened_conversations(card_page)] == [
+        ["Re: Plan", "Plan"]
+    ]
+
+
+def test_a_conversation_asks_who_you_are_first(client, user):
+    contact = make_contact(emails=[JANE])
+    box = make_mailbox(user)
+    message = make_message(box, sender=JANE, to=(box.address,))
+    response = client.get(reverse("contact-conversation", args=[contact.pk, message.thread_key]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
