@@ -480,3 +480,71 @@ def test_base64_utf16_text_with_a_big_endian_byte_order_mark_is_read():
     payload = base64.b64encode(b"\xfe\xff" + text.encode("utf-16-be")).decode()
     raw = mail("text/plain\nContent-Transfer-Encoding: base64", payload)
     assert parse_message(raw).body_text == text
+
+
+# --- the envelope of a message: leading blank lines, binary bodies, broken header folds -------
+
+
+@pytest.mark.parametrize("prefix", [b"\n", b"\r\n", b" \n", b"\t\r\n", b"\n\n"])
+def test_blank_lines_before_the_headers_are_skipped(prefix):
+    parsed = parse_message(prefix + mail("text/plain", "Hi Jane.\n"))
+    assert parsed.subject == "Quarterly numbers"
+    assert parsed.body_text == "Hi Jane."
+
+
+def test_a_display_name_in_raw_8bit_is_read_in_the_charset_the_message_declares():
+    # KOI8-R bytes in a From header, the body labelled koi8-r: detection over so short a name
+    # alone would take it for windows-1251.
+    head = HEAD.replace("Bob Sender", "Иван Петров")
+    raw = f"{head}Content-Type: text/plain; charset=koi8-r\n\nДобрый день.\n".encode("koi8_r")
+    parsed = parse_message(raw)
+    assert [address.name for role, address in parsed.participants if role == "from"] == [
+        "Иван Петров"
+    ]
+
+
+def test_mime_nested_too_deeply_to_read_is_marked_cut_with_no_attachments():
+    depth = 3000
+    opening = "".join(
+        f"--b{i}\nContent-Type: multipart/mixed; boundary=b{i + 1}\n\n" for i in range(depth)
+    )
+    parts = opening + f"--b{depth}\nContent-Type: text/plain\n\ndeep\n"
+    parsed = parse_message(mail("multipart/mixed; boundary=b0", parts))
+    assert parsed.body_text.startswith("[… message body not shown")
+    assert parsed.body_truncated is True
+    assert parsed.attachment_names == ()
+
+
+def test_a_raw_binary_body_after_plain_headers_is_still_mail():
+    # Old mailers sent files unencoded: the control bytes are in the body, not the headers.
+    binary = bytes(range(32)) * 200
+    raw = mail("application/octet-stream", "") + binary
+    parsed = parse_message(raw)
+    assert parsed.subject == "Quarterly numbers"
+
+
+def with_control_bytes(controls: int, length: int = 1000) -> bytes:
+    """A message whose header section is `length` bytes holding `controls` control bytes."""
+    head = mail("text/plain", "").rstrip(b"\n") + b"\nX-Junk: " + b"\x01" * controls
+    head += b"\nX-Pad: " + b"a" * (length - len(head) - 8)
+    assert len(head) == length
+    return head + b"\n\nbody\n"
+
+
+def test_headers_are_binary_past_one_control_byte_in_twenty():
+    assert parse_message(with_control_bytes(50)).subject == "Quarterly numbers"
+    with pytest.raises(MessageRejected, match="binary data where the headers should be"):
+        parse_message(with_control_bytes(51))
+
+
+@pytest.mark.parametrize("where", ["after the first header", "before the last header"])
+def test_a_header_line_that_lost_its_folding_anywhere_keeps_the_headers_whole(where):
+    broken = b"X-Diagnostics: 1;AM4PR01MB1442;6:1Y77VdiYZvw\nP8FxVksOO2tmFWl+LxT0\n"
+    raw = mail("text/plain", "The text.\n")
+    if where == "after the first header":
+        raw = broken + raw
+    else:
+        raw = raw.replace(b"Content-Type:", broken + b"Content-Type:")
+    parsed = parse_message(raw)
+    assert parsed.subject == "Quarterly numbers"
+    assert parsed.body_text == "The text."
