@@ -548,3 +548,105 @@ def test_a_header_line_that_lost_its_folding_anywhere_keeps_the_headers_whole(wh
     parsed = parse_message(raw)
     assert parsed.subject == "Quarterly numbers"
     assert parsed.body_text == "The text."
+
+
+# --- how deep and how wide the parser looks (MAX_DEPTH, MAX_PARTS in body.py) ----------------
+
+PDF_PART = 'Content-Type: application/pdf\nContent-Disposition: attachment; filename="{}"\n\n%PDF\n'
+
+
+def nested(levels: int, innermost: str, *, through_message: bool = False) -> bytes:
+    """A message whose innermost part sits `levels` MIME levels below the top (the top is 0);
+    with `through_message`, level 1 is a forwarded message (message/rfc822)."""
+    inner = innermost
+    for level in reversed(range(1, levels)):
+        if through_message and level == 1:
+            inner = f"Content-Type: message/rfc822\n\nSubject: Fwd\n{inner}"
+        else:
+            boundary = f"b{level}"
+            inner = (
+                f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+                f"--{boundary}\n{inner}\n--{boundary}--\n"
+            )
+    return mail('multipart/mixed; boundary="b0"', f"--b0\n{inner}\n--b0--\n")
+
+
+@pytest.mark.parametrize("through_message", [False, True])
+def test_text_30_levels_deep_is_the_body_and_31_levels_deep_is_not(through_message):
+    text = "Content-Type: text/plain\n\nDeep down."
+    assert parse_message(nested(30, text, through_message=through_message)).body_text == (
+        "Deep down."
+    )
+    assert parse_message(nested(31, text, through_message=through_message)).body_text == ""
+
+
+def test_attachments_are_listed_down_to_30_levels():
+    assert parse_message(nested(30, PDF_PART.format("deep.pdf"))).attachment_names == ("deep.pdf",)
+    assert parse_message(nested(31, PDF_PART.format("deeper.pdf"))).attachment_names == ()
+
+
+def test_attachments_are_listed_from_the_first_5000_parts():
+    # The top part and 4,998 empty inline parts: the first PDF is the 5,000th part looked at.
+    empties = "--m\nContent-Type: text/plain\n\n\n" * 4998
+    pdfs = f"--m\n{PDF_PART.format('kept.pdf')}--m\n{PDF_PART.format('dropped.pdf')}--m--\n"
+    parsed = parse_message(mail('multipart/mixed; boundary="m"', empties + pdfs))
+    assert parsed.attachment_names == ("kept.pdf",)
+
+
+def test_the_text_of_a_message_forwarded_inside_a_forwarded_message_is_found():
+    innermost = "Subject: Original\n\nThe original offer."
+    middle = f"Subject: Fwd: Original\nContent-Type: message/rfc822\n\n{innermost}"
+    parts = f"--m\nContent-Type: message/rfc822\n\n{middle}\n--m--\n"
+    assert parse_message(mail('multipart/mixed; boundary="m"', parts)).body_text == (
+        "The original offer."
+    )
+
+
+def test_a_multipart_without_a_boundary_shows_its_text():
+    assert parse_message(mail("multipart/mixed", "Plain words.\n")).body_text == "Plain words."
+
+
+def test_an_attached_multipart_is_not_the_body():
+    parts = (
+        "--m\nContent-Type: multipart/alternative; boundary=a\nContent-Disposition: attachment\n\n"
+        "--a\nContent-Type: text/plain\n\nAttached text.\n--a--\n"
+        "--m\nContent-Type: text/plain\n\nThe sender's words.\n--m--\n"
+    )
+    assert parse_message(mail('multipart/mixed; boundary="m"', parts)).body_text == (
+        "The sender's words."
+    )
+
+
+@pytest.mark.parametrize(
+    ("part_headers", "body"),
+    [
+        ("", "Forwarded words."),  # inline: the forward is what the sender sent
+        ("Content-Disposition: attachment\n", ""),  # an attached .eml is a file, not the text
+        ('Content-Disposition: inline; filename="fwd.eml"\n', "Forwarded words."),
+    ],
+)
+def test_a_forwarded_message_alone_is_the_body_unless_attached(part_headers, body):
+    parts = (
+        f"--m\nContent-Type: message/rfc822\n{part_headers}\n"
+        "Subject: Fwd\n\nForwarded words.\n--m--\n"
+    )
+    assert parse_message(mail('multipart/mixed; boundary="m"', parts)).body_text == body
+
+
+def test_adjacent_encoded_words_in_different_charsets_each_keep_their_own():
+    word = "".join(f"={b:02X}" for b in "счёт".encode("koi8_r"))
+    head = HEAD.replace("Quarterly numbers", f"=?iso-8859-1?q?Caf=E9?= =?koi8-r?q?{word}?=")
+    assert parse_message(mail("text/plain", "Hi.\n", head)).subject == "Caféсчёт"
+
+
+@pytest.mark.parametrize(
+    ("part_headers", "names"),
+    [
+        ("Content-Disposition: attachment\n", ("attachment (application/pdf)",)),
+        ('Content-Disposition: inline; filename="offer.pdf"\n', ("offer.pdf",)),
+        ("", ()),  # neither attached nor named: nothing a reader could open
+    ],
+)
+def test_a_message_that_is_one_file_lists_it_when_attached_or_named(part_headers, names):
+    raw = f"{HEAD}Content-Type: application/pdf\n{part_headers}\n%PDF-1.4 data\n".encode()
+    assert parse_message(raw).attachment_names == names
