@@ -580,6 +580,7 @@ def profile(path: str, views: int = 20) -> None:
     profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(r"crm/|mailsync/|hierarchy/|shortcuts.py", 25)
+    stats.sort_stats("tottime").print_stats(25)  # the hottest functions, any library
 
 
 def explain(query: str, ms: float) -> Explained | None:
