@@ -184,7 +184,7 @@ def _repair_header_section(raw: bytes) -> bytes:
 def _not_mail_reason(raw: bytes, fields: dict[str, list[str]]) -> str:
     if fields:
         return "not an email: no From, Date or Message-ID header"
-    first_line = raw.split(b"\n", 1)[0][:60].decode("ascii", errors="replace").strip()
+    first_line = raw.split(b"\n", 1)[0][:60].decode("utf-8", errors="replace").strip()
     return f"not an email: no header section (starts with {first_line!r})"
 
 

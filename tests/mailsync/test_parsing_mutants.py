@@ -11,6 +11,7 @@ import re
 import pytest
 
 from mailsync.parsing import MessageRejected, parse_message
+from mailsync.parsing.charsets import decode_bytes
 
 HEAD = (
     "From: Bob Sender <bob@example.com>\n"
@@ -436,10 +437,13 @@ def test_an_attachment_name_in_unlabelled_encoded_words_is_read_in_the_mails_cha
 # --- what the skip reason and the detector say ----------------------------------------------
 
 
-def test_text_without_headers_is_skipped_quoting_at_most_60_characters_of_its_first_line():
-    first = "Minutes of the board meeting held on Tuesday the fifth of March in Lyon"
+@pytest.mark.parametrize(
+    "first",
+    ["Minutes of the board meeting held on Tuesday the fifth of March in Lyon", "Minutes"],
+)
+def test_text_without_headers_is_skipped_quoting_at_most_60_characters_of_its_first_line(first):
     with pytest.raises(MessageRejected) as rejected:
-        parse_message(f"{first}\nPresent: all members.\nApologies: none.\n".encode())
+        parse_message(f"{first}\nPresent: all members of the board.\nApologies: none.\n".encode())
     assert rejected.value.reason == (
         f"not an email: no header section (starts with {first[:60].strip()!r})"
     )
@@ -650,3 +654,112 @@ def test_adjacent_encoded_words_in_different_charsets_each_keep_their_own():
 def test_a_message_that_is_one_file_lists_it_when_attached_or_named(part_headers, names):
     raw = f"{HEAD}Content-Type: application/pdf\n{part_headers}\n%PDF-1.4 data\n".encode()
     assert parse_message(raw).attachment_names == names
+
+
+# --- headers: folds, dates, references, unlabelled words, odd charsets ------------------------
+
+
+def test_a_header_folded_with_crlf_reads_as_one_line():
+    raw = mail("text/plain", "Hi.\n").replace(b"\n", b"\r\n")
+    raw = raw.replace(b"Subject: Quarterly numbers", b"Subject: Quarterly\r\n numbers")
+    assert parse_message(raw).subject == "Quarterly numbers"
+
+
+def test_a_signature_line_in_a_plain_text_body_is_not_taken_for_a_mime_boundary():
+    # "-- " then "Phone: ..." looks like a delimiter line and a part header; only a multipart
+    # whose declared boundary matches nothing is re-split.
+    text = "Thanks,\nJane\n-- \nPhone: +33 1 23 45 67 89\nAcme Ltd"
+    shown = text.replace("-- \n", "--\n")  # trailing spaces are trimmed from every line
+    assert parse_message(mail("text/plain; charset=utf-8", text)).body_text == shown
+
+
+def test_an_unlabelled_encoded_word_in_a_subject_or_name_is_read_in_the_mails_charset():
+    word = "".join(f"={b:02X}" for b in "счёт".encode("koi8_r"))
+    head = HEAD.replace("Quarterly numbers", f"=??Q?{word}?=").replace(
+        "Bob Sender", f"=??Q?{word}?="
+    )
+    raw = f"{head}Content-Type: text/plain; charset=koi8-r\n\nДобрый день.\n".encode("koi8_r")
+    parsed = parse_message(raw)
+    assert parsed.subject == "счёт"
+    assert [a.name for role, a in parsed.participants if role == "from"] == ["счёт"]
+
+
+def test_encoded_words_in_two_charsets_side_by_side_each_decode_in_their_own():
+    word = "".join(f"={b:02X}" for b in "счёт".encode("koi8_r"))
+    head = HEAD.replace("Quarterly numbers", f"=?koi8-r?q?{word}?= =?iso-8859-1?q?caf=E9?=")
+    assert parse_message(mail("text/plain", "Hi.\n", head)).subject == "счётcafé"
+
+
+@pytest.mark.parametrize("name", ["Malcolm X", "Xavier Roux"])
+def test_a_display_name_keeps_a_capital_x_at_either_end(name):
+    head = HEAD.replace("Bob Sender", name)
+    parsed = parse_message(mail("text/plain", "Hi.\n", head))
+    assert [a.name for role, a in parsed.participants if role == "from"] == [name]
+
+
+def test_a_date_up_to_a_day_ahead_is_kept_and_later_ones_are_dropped():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from mailsync.parsing.headers import sent_at
+
+    now = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    cases = [
+        (timedelta(0), True),
+        (timedelta(days=1), True),
+        (timedelta(days=1, seconds=1), False),
+        (timedelta(hours=36), False),
+    ]
+    for ahead, kept in cases:
+        assert (sent_at([format_datetime(now + ahead)], now=now) is not None) is kept, ahead
+    fresh = format_datetime(datetime.now(UTC) - timedelta(minutes=5))
+    head = HEAD.replace("Tue, 05 Mar 2024 10:15:00 +0100", fresh)
+    assert parse_message(mail("text/plain", "Hi.\n", head)).sent_at is not None
+
+
+@pytest.mark.parametrize(
+    "references",
+    [
+        "<root@example.com>",
+        "<> <root@example.com>",  # an empty id is no id
+        "root@example.com",  # without brackets (old clients)
+        "<root@exa\n mple.com>",  # folded inside the id
+    ],
+)
+def test_a_reply_joins_its_thread_however_its_references_are_written(references):
+    original = parse_message(mail("text/plain", "Hi.\n", HEAD.replace("abc123", "root")))
+    head = HEAD.replace("abc123", "reply1") + f"References: {references}\n"
+    reply = parse_message(mail("text/plain", "Re.\n", head))
+    assert reply.thread_key == original.thread_key
+
+
+def test_a_charset_that_is_a_codec_but_no_text_encoding_falls_back_to_windows_1252():
+    # "charset=hex" names a Python codec that is not for text; 0x81 is undefined in cp1252.
+    assert decode_bytes(b"caf\xe9 \x81", "hex") == "café \ufffd"
+
+
+def test_text_with_a_blank_line_but_no_headers_is_skipped_as_not_mail():
+    with pytest.raises(MessageRejected, match="no header section"):
+        parse_message(b"Just some text\nacross lines\n\nand a paragraph.\n")
+
+
+def test_a_first_line_of_utf8_text_is_quoted_readably_in_the_skip_reason():
+    with pytest.raises(MessageRejected) as rejected:
+        parse_message("Réunion du conseil\nOrdre du jour : budget.\n".encode())
+    assert "(starts with 'Réunion du conseil')" in rejected.value.reason
+
+
+# The key of the message below as released: a change here means duplicates after an upgrade.
+KEY_WITHOUT_MESSAGE_ID = "605c89e216d33528b41ab67b41db3e6c6d387489baf495ef00ad1a0607c85507"
+
+
+def test_a_message_without_message_id_keeps_its_key_from_release_to_release():
+    # Its key is how the mirror knows it already holds it: if the recipe changed, every such
+    # message would be stored again after an upgrade. Two From headers, raw 8-bit names.
+    head = (
+        "From: Иван <ivan@example.com>\nFrom: Bob <bob@example.com>\n"
+        "To: Пётр <petr@example.org>, Joe <joe@example.org>\nSubject: Numbers\n"
+        "Date: Tue, 05 Mar 2024 10:15:00 +0100\nMIME-Version: 1.0\n"
+    )
+    raw = f"{head}Content-Type: text/plain; charset=koi8-r\n\nСчёт.\n".encode("koi8_r")
+    assert parse_message(raw).dedupe_key == KEY_WITHOUT_MESSAGE_ID
