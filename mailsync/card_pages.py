@@ -209,14 +209,17 @@ def _heads(
     """
     heads: list[_Head] = []
     seen: set[str] = set()
+    # An account's emails often involve two of its contacts (a quarter of them in the benchmark
+    # data): reading twice the rows up front saves a second round trip on most pages.
+    batch_size = wanted * 2 if card.column == "account_id" else wanted
     while True:
-        batch = _heads_batch(card, grouping, owner_ids, start, newest_first, wanted)
+        batch = _heads_batch(card, grouping, owner_ids, start, newest_first, batch_size)
         for head in batch:
             key = getattr(head, grouping)
             if key not in seen:
                 seen.add(key)
                 heads.append(head)
-        if len(heads) >= wanted or len(batch) < wanted:
+        if len(heads) >= wanted or len(batch) < batch_size:
             return heads[:wanted]
         start = batch[-1].cursor
 
