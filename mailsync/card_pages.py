@@ -375,26 +375,43 @@ def card_conversations(
     return KeysetPage(conversations, older=older, newer=newer)
 
 
+CONVERSATION_EMAILS_SHOWN = 200  # a thread of automated notifications can hold thousands
+
+
 def card_conversation(
     card: CardOf, visibility: Visibility, thread_key: str
 ) -> CardConversation | None:
-    """One conversation of the card with all its visible emails; None if none is visible."""
+    """One conversation of the card with its visible emails, the newest
+    CONVERSATION_EMAILS_SHOWN of them (`email_count` counts all); None if none is visible."""
     links = CardLink.objects.filter(
         **{card.column: card.pk}, thread_key=thread_key, owner_id__in=visibility.owner_ids
-    )
-    by_email: dict[str, list[Message]] = {}
-    for message in _copies(links):
-        by_email.setdefault(message.dedupe_key, []).append(message)
-    if not by_email:
+    ).order_by("-sent_at", "-message_id")
+    holder_of: dict[int, int] = {}  # the shown emails' copies: message id -> mailbox owner
+    emails_in: set[str] = set()
+    shown: set[str] = set()
+    all_holders: set[int] = set()
+    for dedupe_key, message_id, owner_id in links.values_list(
+        "dedupe_key", "message_id", "owner_id"
+    ):
+        all_holders.add(owner_id)
+        if dedupe_key not in emails_in:
+            emails_in.add(dedupe_key)
+            if len(shown) < CONVERSATION_EMAILS_SHOWN:
+                shown.add(dedupe_key)
+        if dedupe_key in shown:
+            holder_of[message_id] = owner_id
+    if not holder_of:
         return None
+    by_email: dict[str, list[Message]] = {}
+    for message in _messages(holder_of):
+        by_email.setdefault(message.dedupe_key, []).append(message)
     owners = {owner.user_id: owner for owner in visibility.owners}
     emails = [_card_email(owners, copies) for copies in by_email.values()]
     _with_participants(emails)
-    holder_ids = {holder.user_id for email in emails for holder in email.holders}
     return CardConversation(
         latest=emails[0],
-        email_count=len(emails),
-        holders=_holders(owners, holder_ids),
+        email_count=len(emails_in),
+        holders=_holders(owners, all_holders),
         emails=emails,
     )
 

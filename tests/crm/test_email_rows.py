@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hierarchy.models import VisibilityLevel
+from mailsync import card_pages
 from mailsync.models import Message
 from tests.factories import (
     UserFactory,
@@ -270,3 +271,36 @@ def test_a_conversation_asks_who_you_are_first(client, user):
     response = client.get(reverse("contact-conversation", args=[contact.pk, message.thread_key]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_very_long_conversation_opens_on_its_newest_emails_and_says_so(
+    logged_in_client, user, monkeypatch
+):
+    monkeypatch.setattr(card_pages, "CONVERSATION_EMAILS_SHOWN", 3)
+    contact = make_contact(emails=[JANE])
+    box = make_mailbox(user)
+    now = timezone.now()
+    emails = [
+        make_message(
+            box,
+            sender=JANE,
+            to=(box.address,),
+            subject=f"Alert {n}",
+            sent_at=now + timedelta(minutes=n),
+        )
+        for n in range(5)
+    ]
+    in_thread(emails[0], *emails[1:])
+    url = reverse("contact-conversation", args=[contact.pk, emails[0].thread_key])
+
+    rows = logged_in_client.get(url, {"rows": "1"})
+    page = logged_in_client.get(url)
+
+    assert [e.message.subject for e in rows.context["conversation"].emails] == [
+        "Alert 4",
+        "Alert 3",
+        "Alert 2",
+    ]
+    assert "Showing the newest 3 of 5 emails in this conversation." in rows.content.decode()
+    assert "5 emails with" in page.content.decode()
+    assert "Showing the newest 3." in page.content.decode()
