@@ -116,13 +116,14 @@ def a_week_of_work(user: User) -> dict[str, Any]:
 
 
 # (URL name, how to build its arguments from the data above, query string)
-PAGES: list[tuple[str, Callable[[dict[str, Any]], list[int]], str]] = [
+PAGES: list[tuple[str, Callable[[dict[str, Any]], list[Any]], str]] = [
     ("home", lambda d: [], ""),
     ("contact-list", lambda d: [], ""),
     ("contact-create", lambda d: [], ""),
     ("contact-card", lambda d: [d["contact"].pk], ""),
     ("contact-card", lambda d: [d["contact"].pk], "?tab=meetings"),
     ("contact-card", lambda d: [d["contact"].pk], "?tab=tasks"),
+    ("contact-conversation", lambda d: [d["contact"].pk, d["message"].thread_key], ""),
     ("contact-edit", lambda d: [d["contact"].pk], ""),
     ("account-list", lambda d: [], ""),
     ("account-create", lambda d: [], ""),
