@@ -33,7 +33,9 @@ urlpatterns = [
     # URL (docs/?script=) rather than inline: the page works offline and under our CSP.
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_private),
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api/swagger_ui.html", **_private
+        ),
         name="api-docs",
     ),
 ]

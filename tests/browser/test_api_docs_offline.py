@@ -39,3 +39,11 @@ def test_api_docs_list_the_operations_with_only_this_server_reachable(page: Page
     expect(contacts.get_by_text("Only contacts of this account.")).to_be_visible()
     expect(page.locator(".opblock-summary-path", has_text="/api/emails/{id}/")).to_be_visible()
     assert elsewhere == []
+
+
+def test_api_docs_lead_back_to_postcard(page: Page, live_server):
+    sign_in(page, User.objects.create_user(username="reader"), live_server.url)
+    page.goto("/api/docs/")
+    page.get_by_role("link", name="← Back to Postcard").click()
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.get_by_role("link", name="Contacts").first).to_be_visible()
