@@ -301,20 +301,17 @@ def _card_email(owners: dict[int, VisibleOwner], copies: list[Message]) -> CardE
     """One email from its visible copies: the viewer's own copy first, else the closest
     colleague's; every holder named with why the viewer may see it."""
     copies.sort(key=lambda m: (owners[m.holder_id].reason, m.pk))  # type: ignore[attr-defined]
-    holders = [
-        Holder(user_id=owner.user_id, name=owner.name, reason=owner.reason)
-        for owner in (owners[m.holder_id] for m in copies)  # type: ignore[attr-defined]
-    ]
+    holders = [_holder(owners[m.holder_id]) for m in copies]  # type: ignore[attr-defined]
     return CardEmail(message=copies[0], holders=holders)
+
+
+def _holder(owner: VisibleOwner) -> Holder:
+    return Holder(user_id=owner.user_id, name=owner.name, reason=owner.reason)
 
 
 def _holders(owners: dict[int, VisibleOwner], owner_ids: set[int]) -> list[Holder]:
     """The visible mailboxes holding a conversation, closest first."""
-    holders = [
-        Holder(user_id=o.user_id, name=o.name, reason=o.reason)
-        for o in map(owners.get, owner_ids)
-        if o
-    ]
+    holders = [_holder(owners[uid]) for uid in owner_ids if uid in owners]
     return sorted(holders, key=lambda h: (h.reason, h.name))
 
 

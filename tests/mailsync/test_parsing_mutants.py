@@ -328,11 +328,8 @@ def test_a_style_block_after_the_first_paragraph_leaves_the_links_of_the_rest():
 
 
 def forwarded(inner: str, part_headers: str = "") -> bytes:
-    parts = (
-        "--m\nContent-Type: text/plain\n\nSee below.\n"
-        f"--m\nContent-Type: message/rfc822\n{part_headers}\n{inner}\n--m--\n"
-    )
-    return mail('multipart/mixed; boundary="m"', parts)
+    """A note with a forwarded message after it (`with_parts` below)."""
+    return with_parts(f"Content-Type: message/rfc822\n{part_headers}\n{inner}")
 
 
 @pytest.mark.parametrize(
