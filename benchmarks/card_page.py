@@ -573,6 +573,8 @@ def profile(path: str, views: int = 20) -> None:
         total = (time.perf_counter() - started) * 1000
     database = sum(float(q["time"]) for q in captured.captured_queries) * 1000
     print(f"{path}: {total:.1f} ms, {len(captured)} queries, {database:.1f} ms in the database")
+    for query in captured.captured_queries:
+        print(f"  {float(query['time']) * 1000:5.1f} ms  {' '.join(query['sql'].split())[:150]}")
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(views):
@@ -717,6 +719,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if samples:
         rate += f", p50 {median(samples):.1f} ms, p99 {percentile(samples, 99):.1f} ms"
+        met = done / seconds >= TARGETS["rate"] and percentile(samples, 99) < TARGETS["p99"]
+        rate += (
+            f" (target >= {TARGETS['rate']:.0f} cards/s, p99 < {TARGETS['p99']:.0f} ms: "
+            + ("met)" if met and not errors else "MISSED)")
+        )
     print(rate)
     print("\n".join(summary(bench)))
     return 0

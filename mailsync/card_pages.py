@@ -1,7 +1,8 @@
 """A card's synchronized mail, one page at a time, from the CardLink index (mailsync/card_links.py).
 
 A page costs the same at 500 emails as at 500,000: it reads, for each visible mailbox (25 at
-most), one short index range newest first, and stops after a page. Pages are keyset pages:
+most), one short index range newest first, merges them, and stops after a batch of rows (rarely
+two). Pages are keyset pages:
 "older than this (date, message)" or "newer than", never "skip the first N" (which would read N).
 
 Each entry on a page is a conversation (`thread_key`, the cards) or an email (`dedupe_key`, the
@@ -23,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from django.db import connection
-from django.db.models import Count, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from hierarchy.selectors import Reason, Visibility, VisibleOwner
@@ -140,58 +140,64 @@ class _Head:
         return Cursor(self.sent_at, self.message_id)
 
 
-def _heads_sql(
+def _rows_sql(
     card: CardOf, grouping: Grouping, owners: int, newest_first: bool, bound: bool
 ) -> str:
-    """The SQL of one batch of heads. Only fixed names and placeholders go into it."""
+    """The SQL of one batch: the next rows of the card in page order, each flagged whether it is
+    a head. Only fixed names and placeholders go into it."""
     table = CardLink._meta.db_table
     column = card.column  # one of two fixed names, never user input
     order = "DESC" if newest_first else "ASC"
     beyond = "<" if newest_first else ">"
     in_owners = ", ".join(["%s"] * owners)
-    same_entry = "n.thread_key = l.thread_key"
+    same_entry = "n.thread_key = r.thread_key"
     if grouping == "dedupe_key":
-        same_entry += " AND n.dedupe_key = l.dedupe_key"  # copies of an email share its thread
-    # Fixed names and placeholders only: the values travel as parameters.
-    scan = f"""
+        same_entry += " AND n.dedupe_key = r.dedupe_key"  # copies of an email share its thread
+    position = f"l.sent_at {order}, l.message_id {order}"
+    rows = f"""
         SELECT l.message_id, l.sent_at, l.thread_key, l.dedupe_key FROM {table} l
         WHERE l.{column} = %s AND l.owner_id {{owner}}
           {"AND (l.sent_at, l.message_id) " + beyond + " (%s, %s)" if bound else ""}
-          AND NOT EXISTS (
-            SELECT 1 FROM {table} n
-            WHERE n.{column} = l.{column} AND {same_entry} AND n.owner_id IN ({in_owners})
-              AND (n.sent_at, n.message_id) > (l.sent_at, l.message_id))
-        ORDER BY l.sent_at {order}, l.message_id {order} LIMIT %s"""  # noqa: S608
-    if connection.vendor != "postgresql":
-        return scan.format(owner=f"IN ({in_owners})")
-    # One index range per visible mailbox, each stopping after a page, merged: the planner
-    # cannot merge ranges of an `owner_id IN (...)` itself and would sort every row instead.
+        ORDER BY {position} LIMIT %s"""  # noqa: S608
+    if connection.vendor == "postgresql":
+        # One index range per visible mailbox, each stopping after a batch, merged: the planner
+        # cannot merge ranges of an `owner_id IN (...)` itself and would sort every row instead.
+        rows = f"""
+            SELECT h.* FROM unnest(%s::bigint[]) AS o(owner_id)
+            CROSS JOIN LATERAL ({rows.format(owner="= o.owner_id")}) h
+            ORDER BY {position.replace("l.", "h.")} LIMIT %s"""  # noqa: S608
+    else:
+        rows = rows.format(owner=f"IN ({in_owners})")
+    # The head test runs on the batch's rows only: testing every row of each mailbox's range
+    # before merging them cost most of an account card's time.
     return f"""
-        SELECT h.* FROM unnest(%s::bigint[]) AS o(owner_id)
-        CROSS JOIN LATERAL ({scan.format(owner="= o.owner_id")}) h
-        ORDER BY h.sent_at {order}, h.message_id {order} LIMIT %s"""  # noqa: S608
+        SELECT r.message_id, r.sent_at, r.thread_key, r.dedupe_key, NOT EXISTS (
+            SELECT 1 FROM {table} n
+            WHERE n.{column} = %s AND {same_entry} AND n.owner_id IN ({in_owners})
+              AND (n.sent_at, n.message_id) > (r.sent_at, r.message_id)) AS head
+        FROM ({rows}) r ORDER BY {position.replace("l.", "r.")}"""  # noqa: S608
 
 
-def _heads_batch(
+def _rows_batch(
     card: CardOf,
     grouping: Grouping,
     owner_ids: Sequence[int],
     start: Cursor | None,
     newest_first: bool,
     limit: int,
-) -> list[_Head]:
-    sql = _heads_sql(card, grouping, len(owner_ids), newest_first, bound=start is not None)
-    scan: list[Any] = [card.pk]
-    if connection.vendor != "postgresql":
-        scan += list(owner_ids)
+) -> list[tuple[_Head, bool]]:
+    """The next `limit` rows of the card from `start` in page order, each with whether it is a
+    head among the visible mailboxes."""
+    sql = _rows_sql(card, grouping, len(owner_ids), newest_first, bound=start is not None)
+    postgresql = connection.vendor == "postgresql"
+    head_test: list[Any] = [card.pk, *owner_ids]
+    scan: list[Any] = [card.pk] if postgresql else [card.pk, *owner_ids]
     if start is not None:
         scan += [connection.ops.adapt_datetimefield_value(start.sent_at), start.message_id]
-    scan += [*owner_ids, limit]
-    params = [list(owner_ids), *scan, limit] if connection.vendor == "postgresql" else scan
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [_Head.of_row(row) for row in rows]
+    scan.append(limit)
+    # On PostgreSQL the scan runs once per mailbox of the array, and the merge has its limit.
+    params = [*head_test, list(owner_ids), *scan, limit] if postgresql else [*head_test, *scan]
+    return [(_Head.of_row(row[:4]), bool(row[4])) for row in _fetch(sql, params)]
 
 
 def _heads(
@@ -204,24 +210,25 @@ def _heads(
 ) -> list[_Head]:
     """Up to `wanted` entries from `start`, one head each, in page order.
 
-    On an account card one email to two of its contacts is two rows with the same position:
-    both are heads, so a batch may hold fewer entries than rows, and the scan goes on.
+    Rows are read in batches, each row flagged whether it is its entry's head. An entry is
+    several rows (a thread's emails, an email's copies, on an account card one email to two of
+    its contacts: two heads with the same position), so a batch holds fewer entries than rows;
+    a thread of thousands of notifications is passed over in a few batches as they double.
     """
     heads: list[_Head] = []
     seen: set[str] = set()
-    # An account's emails often involve two of its contacts (a quarter of them in the benchmark
-    # data): reading twice the rows up front saves a second round trip on most pages.
-    batch_size = wanted * 2 if card.column == "account_id" else wanted
+    batch_size = wanted * 4  # about the rows a page of the benchmark's cards spans
     while True:
-        batch = _heads_batch(card, grouping, owner_ids, start, newest_first, batch_size)
-        for head in batch:
-            key = getattr(head, grouping)
-            if key not in seen:
+        batch = _rows_batch(card, grouping, owner_ids, start, newest_first, batch_size)
+        for row, is_head in batch:
+            key = getattr(row, grouping)
+            if is_head and key not in seen:
                 seen.add(key)
-                heads.append(head)
+                heads.append(row)
         if len(heads) >= wanted or len(batch) < batch_size:
             return heads[:wanted]
-        start = batch[-1].cursor
+        start = batch[-1][0].cursor
+        batch_size *= 2
 
 
 def _page_of_heads(
@@ -256,28 +263,56 @@ def _page_of_heads(
     return page, older, newer
 
 
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+# The few plain reads every card page makes are written in SQL, like the heads: building each
+# through the ORM cost more of the server's time than PostgreSQL took to answer it.
+
+
 def email_count(card: CardOf, visibility: Visibility) -> EmailCount:
     """Distinct emails on the card in the visible mailboxes, exact up to COUNT_CAP."""
     owners = list(visibility.owner_ids)
     if not owners:
         return EmailCount(0, at_least=False)
     # At most COUNT_CAP + 1 index entries are read; the distinct emails among them counted.
-    capped = CardLink.objects.filter(**{card.column: card.pk}, owner_id__in=owners).values(
-        "dedupe_key"
-    )[: COUNT_CAP + 1]
-    counts = capped.aggregate(total=Count("*"), distinct=Count("dedupe_key", distinct=True))
-    total, distinct = counts["total"], counts["distinct"]
+    [(total, distinct)] = _fetch(
+        f"""SELECT COUNT(*), COUNT(DISTINCT dedupe_key) FROM (
+                SELECT dedupe_key FROM {CardLink._meta.db_table}
+                WHERE {card.column} = %s AND owner_id IN ({_placeholders(owners)}) LIMIT %s
+            ) capped""",  # noqa: S608 (fixed names and placeholders only)
+        [card.pk, *owners, COUNT_CAP + 1],
+    )
     if total > COUNT_CAP:
         return EmailCount(min(distinct, COUNT_CAP), at_least=True)
     return EmailCount(distinct, at_least=False)
 
 
+def _links(
+    card: CardOf, visibility: Visibility, thread_keys: Sequence[str]
+) -> list[tuple[str, str, int, int]]:
+    """(thread_key, dedupe_key, message_id, owner_id) of the card's visible links in these
+    threads."""
+    owners = list(visibility.owner_ids)
+    if not thread_keys or not owners:
+        return []
+    return _fetch(
+        f"""SELECT thread_key, dedupe_key, message_id, owner_id FROM {CardLink._meta.db_table}
+            WHERE {card.column} = %s AND thread_key IN ({_placeholders(thread_keys)})
+              AND owner_id IN ({_placeholders(owners)})""",  # noqa: S608
+        [card.pk, *thread_keys, *owners],
+    )
+
+
 # --- the pages -----------------------------------------------------------------------------------
-
-
-def _copies(links: QuerySet[CardLink]) -> list[Message]:
-    """The messages behind these links (already limited to the visible mailboxes)."""
-    return _messages(dict(links.values_list("message_id", "owner_id").distinct()))
 
 
 def _messages(holder_of: dict[int, int]) -> list[Message]:
@@ -319,11 +354,15 @@ def _with_participants(emails: list[CardEmail]) -> None:
     """Participants of the copies shown only, as plain values (one query): the other copies'
     are the same, and a page of model instances cost more than the rest of the card."""
     by_message: dict[int, list[Party]] = defaultdict(list)
-    rows = Participant.objects.filter(message_id__in=[email.message.pk for email in emails])
-    for message_id, *party in rows.order_by("pk").values_list(
-        "message_id", "role", "address", "name"
-    ):
-        by_message[message_id].append(Party(*party))
+    ids = [email.message.pk for email in emails]
+    if ids:
+        rows = _fetch(
+            f"""SELECT message_id, role, address, name FROM {Participant._meta.db_table}
+                WHERE message_id IN ({_placeholders(ids)}) ORDER BY id""",  # noqa: S608
+            ids,
+        )
+        for message_id, *party in rows:
+            by_message[message_id].append(Party(*party))
     for email in emails:
         email.message.card_participants = by_message[email.message.pk]  # type: ignore[attr-defined]
 
@@ -341,11 +380,7 @@ def card_conversations(
     mailboxes) from the index; only the newest emails' messages are read.
     """
     heads, older, newer = _page_of_heads(card, "thread_key", visibility, position, per_page)
-    links = CardLink.objects.filter(
-        **{card.column: card.pk},
-        thread_key__in=[head.thread_key for head in heads],
-        owner_id__in=visibility.owner_ids,
-    ).values_list("thread_key", "dedupe_key", "message_id", "owner_id")
+    links = _links(card, visibility, list({head.thread_key: None for head in heads}))
     emails_in: dict[str, set[str]] = defaultdict(set)
     holders_of: dict[str, set[int]] = defaultdict(set)
     newest = {head.dedupe_key for head in heads}
@@ -422,14 +457,11 @@ def card_emails(
     """One page of the card's emails, newest first, each once across the visible mailboxes."""
     heads, older, newer = _page_of_heads(card, "dedupe_key", visibility, position, per_page)
     keys = [head.dedupe_key for head in heads]
-    links = CardLink.objects.filter(
-        **{card.column: card.pk},
-        thread_key__in={head.thread_key for head in heads},
-        dedupe_key__in=keys,
-        owner_id__in=visibility.owner_ids,
-    )
+    wanted = set(keys)
+    links = _links(card, visibility, list({head.thread_key: None for head in heads}))
+    copies = {message_id: owner for _t, key, message_id, owner in links if key in wanted}
     by_key: dict[str, list[Message]] = defaultdict(list)
-    for message in _copies(links):
+    for message in _messages(copies):
         by_key[message.dedupe_key].append(message)
     owners = {owner.user_id: owner for owner in visibility.owners}
     emails = [_card_email(owners, by_key[key]) for key in keys if by_key[key]]

@@ -1,6 +1,7 @@
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from crm.activities.models import Meeting, Task
@@ -14,15 +15,19 @@ MEETING_PERIODS: dict[str, str] = {"upcoming": "Upcoming", "past": "Past"}
 TASK_STATES: dict[str, str] = {"open": "Open", "done": "Done"}
 
 
-def meetings_for_contact(contact_id: int) -> QuerySet[Meeting]:
+# A contact or an account, by id or, inside a card's own query, as OuterRef("pk").
+CardId = int | OuterRef
+
+
+def meetings_for_contact(contact_id: CardId) -> QuerySet[Meeting]:
     return Meeting.objects.filter(contacts__id=contact_id).select_related("owner", "account")
 
 
-def tasks_for_contact(contact_id: int) -> QuerySet[Task]:
+def tasks_for_contact(contact_id: CardId) -> QuerySet[Task]:
     return Task.objects.filter(contacts__id=contact_id).select_related("owner", "account")
 
 
-def meetings_for_account(account_id: int) -> QuerySet[Meeting]:
+def meetings_for_account(account_id: CardId) -> QuerySet[Meeting]:
     return (
         (
             Meeting.objects.filter(account_id=account_id)
@@ -33,7 +38,7 @@ def meetings_for_account(account_id: int) -> QuerySet[Meeting]:
     )
 
 
-def tasks_for_account(account_id: int) -> QuerySet[Task]:
+def tasks_for_account(account_id: CardId) -> QuerySet[Task]:
     return (
         (
             Task.objects.filter(account_id=account_id)
@@ -42,6 +47,33 @@ def tasks_for_account(account_id: int) -> QuerySet[Task]:
         .distinct()
         .select_related("owner", "account")
     )
+
+
+class CountOf(Subquery):
+    """How many rows a query has, as a column of another query: a card's tab counts come with
+    the card's own row instead of a query each."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) counted)"
+    output_field = IntegerField()
+
+    def __init__(self, queryset: QuerySet[Any]) -> None:
+        super().__init__(queryset.order_by().values("pk"))
+
+
+def contact_activity_counts() -> dict[str, CountOf]:
+    """`meeting_count` and `task_count` of a Contact query (annotate(**these))."""
+    return {
+        "meeting_count": CountOf(meetings_for_contact(OuterRef("pk"))),
+        "task_count": CountOf(tasks_for_contact(OuterRef("pk"))),
+    }
+
+
+def account_activity_counts() -> dict[str, CountOf]:
+    """`meeting_count` and `task_count` of an Account query (annotate(**these))."""
+    return {
+        "meeting_count": CountOf(meetings_for_account(OuterRef("pk"))),
+        "task_count": CountOf(tasks_for_account(OuterRef("pk"))),
+    }
 
 
 def meetings_with_links() -> QuerySet[Meeting]:

@@ -57,8 +57,11 @@ def card_activity(
     position: PagePosition,
     meetings: QuerySet[Meeting],
     tasks: QuerySet[Task],
+    meeting_count: int,
+    task_count: int,
 ) -> CardActivity:
-    """The card's tabs: emails by keyset `position`, meetings and tasks by page number."""
+    """The card's tabs: emails by keyset `position`, meetings and tasks by page number; the
+    meetings and tasks counted by the card's own query (crm.activities.selectors.CountOf)."""
     tab = tab if tab in TABS else "emails"
     visibility = mailbox_visibility(viewer)
     activity = CardActivity(
@@ -66,8 +69,8 @@ def card_activity(
         visibility=visibility,
         # The tab counts emails, not conversations.
         email_count=email_count(card, visibility),
-        meeting_count=meetings.count(),
-        task_count=tasks.count(),
+        meeting_count=meeting_count,
+        task_count=task_count,
     )
     if tab == "emails":
         activity.conversations = card_conversations(card, visibility, position)

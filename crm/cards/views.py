@@ -1,6 +1,7 @@
 import re
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -8,6 +9,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from crm.accounts.models import Account
 from crm.activities.selectors import (
+    CountOf,
+    account_activity_counts,
+    contact_activity_counts,
     meetings_for_account,
     meetings_for_contact,
     tasks_for_account,
@@ -42,7 +46,9 @@ ACCOUNT_CONTACTS_SHOWN = 20
 @login_required
 def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = get_object_or_404(
-        Contact.objects.select_related("account", "owner").prefetch_related("emails"),
+        Contact.objects.select_related("account", "owner")
+        .prefetch_related("emails")
+        .annotate(**contact_activity_counts()),
         pk=contact_id,
     )
     activity = card_activity(
@@ -53,6 +59,8 @@ def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
         position=_position(request),
         meetings=meetings_for_contact(contact.pk),
         tasks=tasks_for_contact(contact.pk),
+        meeting_count=contact.meeting_count,  # type: ignore[attr-defined]
+        task_count=contact.task_count,  # type: ignore[attr-defined]
     )
     return render(
         request,
@@ -69,11 +77,16 @@ def contact_card(request: HttpRequest, contact_id: int) -> HttpResponse:
 @login_required
 def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(
-        Account.objects.select_related("owner").prefetch_related("domains"), pk=account_id
+        Account.objects.select_related("owner")
+        .prefetch_related("domains")
+        .annotate(
+            contact_count=CountOf(Contact.objects.filter(account_id=OuterRef("pk"))),
+            **account_activity_counts(),
+        ),
+        pk=account_id,
     )
     # A customer of long standing has hundreds of contacts: the card names the first ones.
-    contacts = account.contacts.order_by("last_name", "first_name", "pk")
-    shown = list(contacts[: ACCOUNT_CONTACTS_SHOWN + 1])
+    shown = account.contacts.order_by("last_name", "first_name", "pk")[:ACCOUNT_CONTACTS_SHOWN]
     activity = card_activity(
         viewer=request.user,  # type: ignore[arg-type]
         card=CardOf.account(account.pk),
@@ -82,16 +95,16 @@ def account_card(request: HttpRequest, account_id: int) -> HttpResponse:
         position=_position(request),
         meetings=meetings_for_account(account.pk),
         tasks=tasks_for_account(account.pk),
+        meeting_count=account.meeting_count,  # type: ignore[attr-defined]
+        task_count=account.task_count,  # type: ignore[attr-defined]
     )
     return render(
         request,
         "cards/account.html",
         {
             "account": account,
-            "contacts": shown[:ACCOUNT_CONTACTS_SHOWN],
-            "contact_count": contacts.count()
-            if len(shown) > ACCOUNT_CONTACTS_SHOWN
-            else len(shown),
+            "contacts": shown,
+            "contact_count": account.contact_count,  # type: ignore[attr-defined]
             "activity": activity,
             "querystring": querystring_without_page(request),
             "conversation_url": _conversation_url("account-conversation", account.pk),

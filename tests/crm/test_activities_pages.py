@@ -371,3 +371,34 @@ def test_a_12_hour_time_or_an_end_before_the_start_gets_a_clear_error(logged_in_
     page = body(logged_in_client.post(reverse("meeting-create"), data))
     assert "The meeting must end after it starts." in page
     assert not Meeting.objects.exists()
+
+
+def _tab_counts(client, name, pk):
+    page = body(client.get(reverse(name, args=[pk])))
+    return {
+        tab: int(count)
+        for tab, count in re.findall(r'\?tab=(\w+)"[^>]*>\w+ <span class="count">(\d+)<', page)
+    }
+
+
+def test_card_tabs_count_each_meeting_and_task_once(logged_in_client, user):
+    """A meeting with the account and two of its contacts is one meeting on the account card;
+    another account's and another contact's are not counted."""
+    account = make_account(name="Northwind")
+    jane = make_contact(first_name="Jane", emails=["jane@acme.test"], account=account)
+    rich = make_contact(first_name="Rich", emails=["rich@acme.test"], account=account)
+    other = make_contact(first_name="Olga", emails=["olga@else.test"])
+    make_meeting(user, title="Both", account=account, contacts=[jane, rich])
+    make_meeting(user, title="Jane alone", contacts=[jane])
+    make_meeting(user, title="Elsewhere", contacts=[other])
+    make_task(user, title="Account only", account=account)
+    make_task(user, title="Rich", contacts=[rich])
+
+    assert _tab_counts(logged_in_client, "account-card", account.pk) == {
+        "meetings": 2,
+        "tasks": 2,
+    }
+    assert _tab_counts(logged_in_client, "contact-card", jane.pk) == {"meetings": 2, "tasks": 0}
+    assert _tab_counts(logged_in_client, "contact-card", rich.pk) == {"meetings": 1, "tasks": 1}
+    card = body(logged_in_client.get(reverse("account-card", args=[account.pk])))
+    assert '<h2>Contacts <span class="count">2</span></h2>' in card

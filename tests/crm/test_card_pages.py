@@ -90,6 +90,33 @@ def test_walking_the_pages_shows_each_conversation_once_in_order(logged_in_clien
     assert subjects(follow(logged_in_client, pages[2], "prev")) == subjects(pages[1])
 
 
+def test_a_long_thread_does_not_hide_the_conversations_behind_it(logged_in_client, user):
+    """Pages are read a batch of rows at a time: a thread longer than many batches (automated
+    notifications) is one conversation, and every older conversation still follows it."""
+    jane = make_contact(emails=[JANE])
+    box = make_mailbox(user)
+    thread = [mail(box, n, subject="Build failed", hours_ago=n / 100) for n in range(300)]
+    put_in_thread(thread[0], *thread[1:])
+    for n in range(30):
+        mail(box, n + 10)
+
+    pages = every_page(logged_in_client, card(logged_in_client, "contact", jane.pk))
+    shown = [conversation for page in pages for conversation in subjects(page)]
+
+    first = pages[0].context["activity"].conversations.items[0]
+    assert first.latest.message.subject == "Build failed"
+    assert first.email_count == 300
+    assert [len(c) for c in shown] == [card_pages.CONVERSATION_EMAILS_SHOWN] + [1] * 30
+    assert [c[0] for c in shown[1:]] == [f"m{n + 10:03}" for n in range(30)]
+    emails, url = [], f"/api/contacts/{jane.pk}/emails/"
+    while url:
+        page = logged_in_client.get(url).json()
+        emails += page["results"]
+        url = page["next"]
+    assert len({e["id"] for e in emails}) == len(emails) == 330
+    assert [e["subject"] for e in emails[300:]] == [f"m{n + 10:03}" for n in range(30)]
+
+
 def _newest_first(box):
     dates = dict(Message.objects.filter(mailbox=box).values_list("subject", "sent_at"))
     return lambda subject: -dates[subject].timestamp()
