@@ -720,9 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if samples:
         rate += f", p50 {median(samples):.1f} ms, p99 {percentile(samples, 99):.1f} ms"
         met = done / seconds >= TARGETS["rate"] and percentile(samples, 99) < TARGETS["p99"]
-        rate += (
-            f" (target >= {TARGETS['rate']:.0f} cards/s, p99 < {TARGETS['p99']:.0f} ms: "
-            + ("met)" if met and not errors else "MISSED)")
+        rate += f" (target >= {TARGETS['rate']:.0f} cards/s, p99 < {TARGETS['p99']:.0f} ms: " + (
+            "met)" if met and not errors else "MISSED)"
         )
     print(rate)
     print("\n".join(summary(bench)))
