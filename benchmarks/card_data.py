@@ -469,9 +469,9 @@ USER_COLUMNS = (
 MAILBOX_COLUMNS = (
     "id owner_id address provider state state_reason connection_settings credentials "
     "sync_since_days last_synced_at next_sync_at progress_done progress_total failures "
-    "lease_until lease_token orphans_pending is_demo created_at"
+    "paused_until lease_until lease_token orphans_pending is_demo created_at"
 )
-FOLDER_COLUMNS = "id mailbox_id name role uidvalidity last_uid next_uid highest_modseq delta_token"
+FOLDER_COLUMNS = "id mailbox_id name label role cursor"
 MESSAGE_COLUMNS = (
     "id mailbox_id dedupe_key message_id thread_key subject sent_at received_at direction "
     "body_text body_truncated body_truncated_from attachment_names is_internal created_at"
@@ -685,13 +685,13 @@ def _load_company(
     ]
     _copy(conn, *tables["User"], _lines(users))
     # state, reason, settings, credentials, sync_since_days, last/next sync, progress x2,
-    # failures, lease until/token, orphans_pending, is_demo, created_at
-    box: tuple[object, ...] = ("active", "", "{}", "", 90, None, None, 0, 0, 0, None, "")
+    # failures, paused until, lease until/token, orphans_pending, is_demo, created_at
+    box: tuple[object, ...] = ("active", "", "{}", "", 90, None, None, 0, 0, 0, None, None, "")
     box += (False, False, joined)
     mailboxes = [(p.id, p.id, p.address, "imap", *box) for p in people]
     _copy(conn, *tables["Mailbox"], _lines(mailboxes))
     folders = [
-        (2 * p.id - 1 + n, p.id, name, role, None, 0, None, None, "")
+        (2 * p.id - 1 + n, p.id, name, "", role, "")
         for p in people
         for n, (name, role) in enumerate((("INBOX", "inbox"), ("Sent", "sent")))
     ]

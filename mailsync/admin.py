@@ -34,9 +34,13 @@ class MailboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Folder)
 class FolderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("name", "mailbox", "role", "uidvalidity", "last_uid", "highest_modseq")
+    list_display = ("name", "mailbox", "role", "synced")
     list_select_related = ("mailbox",)
     search_fields = ("name", "mailbox__address")
+
+    @admin.display(boolean=True, description="synced")
+    def synced(self, folder: Folder) -> bool:
+        return bool(folder.cursor)  # where the sync stands, in the provider's own terms
 
 
 class ParticipantInline(admin.TabularInline):  # type: ignore[type-arg]

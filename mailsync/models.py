@@ -47,6 +47,8 @@ class Mailbox(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     # Temporary failures in a row, for exponential backoff; 0 after a good sync.
     failures = models.PositiveIntegerField(default=0)
+    # The provider asked to wait (HTTP 429/503 Retry-After) until then: every worker holds off.
+    paused_until = models.DateTimeField(null=True, blank=True)
     # One sync at a time: a worker claims the mailbox with a conditional UPDATE; the lease
     # expires on its own if that worker dies.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -82,14 +84,12 @@ class FolderRole(models.TextChoices):
 
 class Folder(models.Model):
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
-    name = models.CharField(max_length=500)
+    name = models.CharField(max_length=500)  # the provider's key: IMAP path, Graph folder id
+    label = models.CharField(max_length=500, blank=True)  # as people call it, when not `name`
     role = models.CharField(max_length=10, choices=FolderRole.choices, default=FolderRole.OTHER)
-    # Provider cursor: IMAP UIDVALIDITY/last UID/HIGHESTMODSEQ, or a Graph/Gmail delta token.
-    uidvalidity = models.BigIntegerField(null=True, blank=True)
-    last_uid = models.BigIntegerField(default=0)
-    next_uid = models.BigIntegerField(null=True, blank=True)
-    highest_modseq = models.BigIntegerField(null=True, blank=True)
-    delta_token = models.TextField(blank=True)
+    # Where the sync stands in the folder, as the provider wrote it ("" before the first sync):
+    # opaque to the engine (mailsync/providers/base.py).
+    cursor = models.TextField(blank=True)
 
     class Meta:
         constraints = [
@@ -97,7 +97,7 @@ class Folder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label or self.name
 
 
 class Direction(models.TextChoices):

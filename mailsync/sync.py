@@ -31,7 +31,7 @@ from mailsync.models import Folder, Mailbox, MessageLocation, SkippedMessage
 from mailsync.parse_pool import ParsePool
 from mailsync.parsing import ParsedMessage, message_id_key
 from mailsync.providers.base import (
-    FolderCursor,
+    DeltaRequest,
     FolderDelta,
     MailProvider,
     RawMessage,
@@ -138,24 +138,29 @@ def _plan(
     """Each folder's changes, and whether folders gone remotely were deleted."""
     remote = provider.folders()
     folders, folders_gone = _folders_upsert(mailbox, remote)
-    first_sync = all(f.uidvalidity is None for f in folders.values())
+    first_sync = not any(f.cursor for f in folders.values())
     since = _window_start(mailbox)
-    plans = []
-    for remote_folder in remote:
-        folder = folders[remote_folder.name]
-        if reconcile:
-            known = frozenset(_known_ids(folder))
-            plans.append(_reconcile_plan(provider, folder, remote_folder, known, since))
-            continue
-        delta = provider.folder_delta(
-            remote_folder,
-            _cursor(folder),
-            known_ids=functools.partial(_known_id_set, folder),
-            since=since,
+    if reconcile:
+        plans = [
+            _reconcile_plan(
+                provider, folders[r.name], r, frozenset(_known_ids(folders[r.name])), since
+            )
+            for r in remote
+        ]
+        return plans, folders_gone
+    wanted = [
+        DeltaRequest(
+            folder=r,
+            cursor=folders[r.name].cursor,
+            known_ids=functools.partial(_known_id_set, folders[r.name]),
         )
+        for r in remote
+    ]
+    plans = []
+    for r, delta in zip(remote, provider.folder_deltas(wanted, since=since), strict=True):
         if first_sync and mailbox.sync_since_days == 0:
             delta.new_ids = []  # "new mail only": start from the current state
-        plans.append(FolderPlan(folder=folder, remote=remote_folder, delta=delta))
+        plans.append(FolderPlan(folder=folders[r.name], remote=r, delta=delta))
     return plans, folders_gone
 
 
@@ -167,29 +172,36 @@ def _reconcile_plan(
     since: date | None,
 ) -> FolderPlan:
     """Compare the full remote id set with what the CRM holds; repair both ways."""
-    everything = provider.all_ids(remote, since=None)
+    everything = provider.all_ids(remote, folder.cursor, since=None)
     live = set(everything.new_ids)
-    wanted = set(provider.all_ids(remote, since=since).new_ids) if since else live
+    wanted = set(provider.all_ids(remote, folder.cursor, since=since).new_ids) if since else live
     missing = sorted(wanted - known, key=_id_order)
     stale = sorted(known - live, key=_id_order)
-    if folder.uidvalidity is not None and everything.cursor.validity != folder.uidvalidity:
+    if everything.reset:  # the held ids mean nothing now: every message is re-linked
         missing, stale = sorted(wanted, key=_id_order), []
-        everything.reset = True
-    delta = FolderDelta(cursor=everything.cursor, new_ids=missing, reset=everything.reset)
+    delta = dataclasses.replace(everything, new_ids=missing, removed_ids=[])
     return FolderPlan(folder=folder, remote=remote, delta=delta, reconciling=True, stale=stale)
 
 
 def _folders_upsert(mailbox: Mailbox, remote: list[RemoteFolder]) -> tuple[dict[str, Folder], bool]:
-    """Folder rows for the remote folders; folders gone remotely take their locations along."""
+    """Folder rows for the remote folders; folders gone remotely take their locations along.
+    A folder renamed where its key stays (Graph) keeps its row and gets its new label."""
     names = [f.name for f in remote]
     with transaction.atomic():
         gone = folders_delete(mailbox, keep=names)
         existing = {f.name: f for f in Folder.objects.filter(mailbox=mailbox, name__in=names)}
         for remote_folder in remote:
-            if remote_folder.name not in existing:
+            folder = existing.get(remote_folder.name)
+            if folder is None:
                 existing[remote_folder.name] = Folder.objects.create(
-                    mailbox=mailbox, name=remote_folder.name, role=remote_folder.role
+                    mailbox=mailbox,
+                    name=remote_folder.name,
+                    label=remote_folder.label,
+                    role=remote_folder.role,
                 )
+            elif (folder.label, folder.role) != (remote_folder.label, remote_folder.role):
+                folder.label, folder.role = remote_folder.label, remote_folder.role
+                folder.save(update_fields=["label", "role"])
     return existing, gone
 
 
@@ -208,15 +220,6 @@ def _known_id_set(folder: Folder, among: Collection[str] | None = None) -> froze
 def _known_ids(folder: Folder) -> Iterator[str]:
     yield from MessageLocation.objects.filter(folder=folder).values_list("remote_id", flat=True)
     yield from SkippedMessage.objects.filter(folder=folder).values_list("remote_id", flat=True)
-
-
-def _cursor(folder: Folder) -> FolderCursor:
-    return FolderCursor(
-        validity=folder.uidvalidity,
-        last_uid=folder.last_uid,
-        highest_modseq=folder.highest_modseq,
-        next_uid=folder.next_uid,
-    )
 
 
 def _window_start(mailbox: Mailbox) -> date | None:
@@ -239,20 +242,19 @@ def _id_order(remote_id: str) -> tuple[int, str]:
 def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
     folder, delta, counts = plan.folder, plan.delta, work.counts
     removed_ids = delta.removed_ids + plan.stale
-    if delta.unchanged and not removed_ids and _cursor_holds(folder, delta.cursor):
+    if delta.unchanged and not removed_ids and folder.cursor == delta.cursor:
         return  # a quiet folder: nothing to write
     with transaction.atomic():
         if delta.reset:
             locations_forget(folder)
-            folder.last_uid = 0
-            _save_validity(folder, delta.cursor)
-            counts.notes.append(f"{folder.name}: UIDVALIDITY changed, re-linked by Message-ID")
+            _save_cursor(folder, delta.resume_cursor([]) if delta.resume_cursor else "")
+            counts.notes.append(f"{folder}: renumbered by the server, re-linked by Message-ID")
         if removed_ids:  # messages left without a location are deleted at the end (orphans)
             work.maybe_orphaned |= locations_remove(folder, removed_ids)
     # Not after a UIDVALIDITY change: every id is new then, and the messages are re-linked.
     if plan.reconciling and not delta.reset and (plan.stale or delta.new_ids):
         counts.notes.append(
-            f"{folder.name}: drift repaired, {len(delta.new_ids)} missing fetched, "
+            f"{folder}: drift repaired, {len(delta.new_ids)} missing fetched, "
             f"{len(plan.stale)} no longer on the server removed"
         )
     # A pipeline: batch N+1 is downloaded and being parsed while batch N is stored.
@@ -306,8 +308,8 @@ def _store(work: _Work, plan: FolderPlan, downloaded: _Downloaded) -> int:
         added = messages_store(work.mailbox, plan.folder, incoming, work.context)
         for remote_id, reason in rejected:
             skipped_add(plan.folder, remote_id, reason)
-        plan.folder.last_uid = max(plan.folder.last_uid, *(int(i) for i in batch if i.isdigit()))
-        plan.folder.save(update_fields=["last_uid"])
+        if plan.delta.resume_cursor is not None:  # a killed sync resumes after this batch
+            _save_cursor(plan.folder, plan.delta.resume_cursor(batch))
     work.counts.added += added
     work.counts.linked += len(downloaded.linked) + (len(incoming) - added)
     work.counts.skipped += len(rejected)
@@ -336,23 +338,6 @@ def _marked_partial(parsed: ParsedMessage) -> ParsedMessage:
     return dataclasses.replace(parsed, body_text=parsed.body_text + marker, body_truncated=True)
 
 
-def _save_validity(folder: Folder, cursor: FolderCursor) -> None:
-    # The old modseq and next UID mean nothing under the new UIDVALIDITY.
-    folder.uidvalidity, folder.highest_modseq, folder.next_uid = cursor.validity, None, None
-    folder.save(update_fields=["uidvalidity", "last_uid", "highest_modseq", "next_uid"])
-
-
-def _cursor_holds(folder: Folder, cursor: FolderCursor) -> bool:
-    return (folder.uidvalidity, folder.next_uid, folder.highest_modseq) == (
-        cursor.validity,
-        cursor.next_uid,
-        cursor.highest_modseq,
-    ) and folder.last_uid >= cursor.last_uid
-
-
-def _save_cursor(folder: Folder, cursor: FolderCursor) -> None:
-    folder.uidvalidity = cursor.validity
-    folder.last_uid = max(folder.last_uid, cursor.last_uid)
-    folder.next_uid = cursor.next_uid
-    folder.highest_modseq = cursor.highest_modseq
-    folder.save(update_fields=["uidvalidity", "last_uid", "next_uid", "highest_modseq"])
+def _save_cursor(folder: Folder, cursor: str) -> None:
+    folder.cursor = cursor
+    folder.save(update_fields=["cursor"])

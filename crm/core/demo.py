@@ -212,7 +212,7 @@ def create_team(rng: random.Random, *, now: datetime) -> dict[str, Staff]:
     return staff
 
 
-def create_mailbox(user: User, *, now: datetime, uidvalidity: int = 1) -> DemoMailbox:
+def create_mailbox(user: User, *, now: datetime) -> DemoMailbox:
     """An IMAP mailbox as the settings page would save it, already synced (no credentials).
 
     Marked as demo data: the settings page says so and the sync never tries it."""
@@ -235,12 +235,8 @@ def create_mailbox(user: User, *, now: datetime, uidvalidity: int = 1) -> DemoMa
         sync_since_days=180,
         last_synced_at=now,
     )
-    inbox = Folder.objects.create(
-        mailbox=mailbox, name="INBOX", role=FolderRole.INBOX, uidvalidity=uidvalidity
-    )
-    sent = Folder.objects.create(
-        mailbox=mailbox, name="Sent", role=FolderRole.SENT, uidvalidity=uidvalidity + 1
-    )
+    inbox = Folder.objects.create(mailbox=mailbox, name="INBOX", role=FolderRole.INBOX)
+    sent = Folder.objects.create(mailbox=mailbox, name="Sent", role=FolderRole.SENT)
     return DemoMailbox(mailbox=mailbox, inbox=inbox, sent=sent)
 
 
@@ -582,10 +578,6 @@ def store_emails(emails: Sequence[Email], boxes: Mapping[str, DemoMailbox]) -> i
     stored = 0
     for chunk in _chunks(emails, BATCH_SIZE):
         stored += _store_chunk(chunk, boxes, uids)
-    folders = [folder for box in boxes.values() for folder in (box.inbox, box.sent)]
-    for folder in folders:
-        folder.last_uid = uids[folder.pk]
-    Folder.objects.bulk_update(folders, ["last_uid"])
     return stored
 
 
@@ -1262,7 +1254,7 @@ def build_demo(
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     staff = create_team(rng, now=now)
     boxes = {
-        member.person.address: create_mailbox(member.user, now=now, uidvalidity=index * 10 + 1)
+        member.person.address: create_mailbox(member.user, now=now)
         for index, member in enumerate(staff.values())
     }
     accounts = create_accounts(rng, staff)

@@ -3,11 +3,16 @@
 Providers speak only in these dataclasses and errors: no Django models, no third-party types.
 The engine (mailsync/sync.py) asks a provider for folders, for what changed in a folder since a
 cursor, for cheap keys of new messages and then for the raw bytes of the ones it does not hold.
+
+Cursors are opaque: a string only the provider that made it reads ("" before a folder's first
+sync), kept on the folder and saved in the same transaction as the changes it covers. IMAP's is
+its UIDVALIDITY, last UID, HIGHESTMODSEQ and UIDNEXT; Graph's a folder's delta link. A provider
+whose changes come for the whole account (Gmail's history id) shows the account as one folder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -37,28 +42,27 @@ class TemporaryFailure(ProviderError):
 
 @dataclass(frozen=True)
 class RemoteFolder:
-    name: str
+    name: str  # the provider's key for the folder: IMAP's path, Graph's immutable folder id
     role: str  # mailsync.models.FolderRole value
+    label: str = ""  # what a person calls it ("Inbox/Projects"), when the key is not that
 
-
-@dataclass(frozen=True)
-class FolderCursor:
-    """Where the CRM stands in a folder: saved with the rows it covers."""
-
-    validity: int | None = None  # IMAP UIDVALIDITY; None before the first sync
-    last_uid: int = 0
-    highest_modseq: int | None = None
-    next_uid: int | None = None
+    @property
+    def shown_as(self) -> str:
+        return self.label or self.name
 
 
 @dataclass
 class FolderDelta:
     """What changed in a folder since the cursor."""
 
-    cursor: FolderCursor  # the folder as seen now: save once the changes are applied
-    new_ids: list[str] = field(default_factory=list)  # ascending, to resume after a crash
+    cursor: str  # the folder as seen now: saved once every change is applied
+    new_ids: list[str] = field(default_factory=list)  # in the order to fetch them
     removed_ids: list[str] = field(default_factory=list)
     reset: bool = False  # the ids changed meaning (UIDVALIDITY): forget every stored location
+    # The cursor to save with a stored batch of `new_ids` (and, given none, right after a
+    # reset), so that a sync killed half-way resumes after the last batch. None: the folder's
+    # cursor stays as it was until the end, and a resumed sync skips what it holds already.
+    resume_cursor: Callable[[Sequence[str]], str] | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -88,20 +92,26 @@ class KnownIds(Protocol):
     def __call__(self, among: Collection[str] | None = None) -> frozenset[str]: ...
 
 
+@dataclass(frozen=True)
+class DeltaRequest:
+    folder: RemoteFolder
+    cursor: str
+    known_ids: KnownIds  # read only if needed
+
+
 class MailProvider(Protocol):
     def folders(self) -> list[RemoteFolder]: ...
 
-    def folder_delta(
-        self,
-        folder: RemoteFolder,
-        cursor: FolderCursor,
-        *,
-        known_ids: KnownIds,  # read only if needed
-        since: date | None,
-    ) -> FolderDelta: ...
+    def folder_deltas(
+        self, wanted: Sequence[DeltaRequest], *, since: date | None
+    ) -> list[FolderDelta]:
+        """What changed in each folder, in the order asked. A provider that can ask about
+        many folders in one round trip (Graph's $batch) does so here."""
+        ...
 
-    def all_ids(self, folder: RemoteFolder, *, since: date | None) -> FolderDelta:
-        """Every live id (for reconciliation), as new_ids, with the current cursor."""
+    def all_ids(self, folder: RemoteFolder, cursor: str, *, since: date | None) -> FolderDelta:
+        """Every live id (for reconciliation), as new_ids, with the current cursor; `reset` if
+        the ids no longer mean what they meant at `cursor`."""
         ...
 
     def fetch_keys(self, folder: RemoteFolder, remote_ids: Sequence[str]) -> list[MessageKey]: ...
@@ -111,3 +121,20 @@ class MailProvider(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class OneFolderAtATime:
+    """`folder_deltas` for a provider that asks folder by folder (`folder_delta`)."""
+
+    def folder_delta(
+        self, folder: RemoteFolder, cursor: str, *, known_ids: KnownIds, since: date | None
+    ) -> FolderDelta:
+        raise NotImplementedError
+
+    def folder_deltas(
+        self, wanted: Sequence[DeltaRequest], *, since: date | None
+    ) -> list[FolderDelta]:
+        return [
+            self.folder_delta(w.folder, w.cursor, known_ids=w.known_ids, since=since)
+            for w in wanted
+        ]

@@ -11,6 +11,7 @@ every mail client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import ipaddress
 import re
@@ -28,16 +29,16 @@ from imapclient.response_parser import parse_fetch_response
 
 from mailsync.providers.base import (
     AuthenticationFailed,
-    FolderCursor,
     FolderDelta,
     KnownIds,
     MessageKey,
+    OneFolderAtATime,
     ProviderError,
     RawMessage,
     RemoteFolder,
     TemporaryFailure,
 )
-from mailsync.providers.imap_sessions import ImapSession, SessionPool, session_key
+from mailsync.providers.imap_sessions import ImapCursor, ImapSession, SessionPool, session_key
 
 CHUNK = 500  # UIDs per FETCH: large enough to stream, small enough to bound memory
 TIMEOUT = 30.0
@@ -146,7 +147,7 @@ def _close_quietly(client: IMAPClient) -> None:
         client.logout()
 
 
-class ImapProvider:
+class ImapProvider(OneFolderAtATime):
     """One sync's view of an IMAP account, on a fresh session or one kept from the last sync
     (imap_sessions.py: a parked session answers "has the largest folder changed?" with a NOOP)."""
 
@@ -216,29 +217,34 @@ class ImapProvider:
     def folder_delta(
         self,
         folder: RemoteFolder,
-        cursor: FolderCursor,
+        cursor: str,
         *,
         known_ids: KnownIds,
         since: date | None,
     ) -> FolderDelta:
+        start = ImapCursor.decode(cursor)
         now = self._state(folder)
-        if now.validity != cursor.validity:
-            return self._from_scratch(folder, now, since=since, reset=cursor.validity is not None)
+        if now.validity != start.validity:
+            reset = start.validity is not None
+            return self._from_scratch(folder, start, now, since=since, reset=reset)
         if (
             self.condstore
-            and now.highest_modseq == cursor.highest_modseq
-            and (now.next_uid == cursor.next_uid)
+            and now.highest_modseq == start.highest_modseq
+            and (now.next_uid == start.next_uid)
         ):
-            return FolderDelta(cursor=now)  # nothing moved: no SELECT, no SEARCH
+            return _delta(start, now)  # nothing moved: no SELECT, no SEARCH
         self._select(folder)
-        if self.qresync and cursor.highest_modseq:
-            return self._qresync_delta(now, cursor, known_ids, since)
-        return self._uid_list_delta(now, cursor, known_ids())
+        if self.qresync and start.highest_modseq:
+            return self._qresync_delta(now, start, known_ids, since)
+        return self._uid_list_delta(now, start, known_ids())
 
-    def all_ids(self, folder: RemoteFolder, *, since: date | None) -> FolderDelta:
-        return self._from_scratch(folder, self._state(folder), since=since, reset=False)
+    def all_ids(self, folder: RemoteFolder, cursor: str, *, since: date | None) -> FolderDelta:
+        start = ImapCursor.decode(cursor)
+        now = self._state(folder)
+        reset = start.validity is not None and now.validity != start.validity
+        return self._from_scratch(folder, start, now, since=since, reset=reset)
 
-    def _state(self, folder: RemoteFolder) -> FolderCursor:
+    def _state(self, folder: RemoteFolder) -> ImapCursor:
         """The folder's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ now.
 
         STATUS must not be used to check the selected folder for changes (RFC 3501 6.3.10): a
@@ -256,7 +262,7 @@ class ImapProvider:
             return self._examine(folder) or self._status(folder)
         return self._status(folder)
 
-    def _status(self, folder: RemoteFolder) -> FolderCursor:
+    def _status(self, folder: RemoteFolder) -> ImapCursor:
         items = [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"]
         if self.condstore:
             items.append(b"HIGHESTMODSEQ")
@@ -266,7 +272,13 @@ class ImapProvider:
         return _cursor_of(status)
 
     def _from_scratch(
-        self, folder: RemoteFolder, now: FolderCursor, *, since: date | None, reset: bool
+        self,
+        folder: RemoteFolder,
+        start: ImapCursor,
+        now: ImapCursor,
+        *,
+        since: date | None,
+        reset: bool,
     ) -> FolderDelta:
         self._select(folder)
         criteria: list[Any] = ["UNDELETED"]
@@ -274,20 +286,20 @@ class ImapProvider:
             criteria += ["SINCE", since]
         with self._errors(f"listing messages of {folder.name}"):
             uids = sorted(self.client.search(criteria))
-        return FolderDelta(cursor=now, new_ids=[str(u) for u in uids], reset=reset)
+        return _delta(start, now, new_ids=[str(u) for u in uids], reset=reset)
 
     def _uid_list_delta(
-        self, now: FolderCursor, cursor: FolderCursor, known_ids: frozenset[str]
+        self, now: ImapCursor, cursor: ImapCursor, known_ids: frozenset[str]
     ) -> FolderDelta:
         with self._errors("listing messages"):
             live = {str(u) for u in self.client.search(["UNDELETED"])}
         # New: above the cursor, or below it but unknown (un-deleted again; a crash between
         # download and save is covered by the cursor moving only with the saved rows).
         new = sorted((u for u in live - known_ids if int(u) > cursor.last_uid), key=int)
-        return FolderDelta(cursor=now, new_ids=new, removed_ids=sorted(known_ids - live, key=int))
+        return _delta(cursor, now, new_ids=new, removed_ids=sorted(known_ids - live, key=int))
 
     def _qresync_delta(
-        self, now: FolderCursor, cursor: FolderCursor, known_ids: KnownIds, since: date | None
+        self, now: ImapCursor, cursor: ImapCursor, known_ids: KnownIds, since: date | None
     ) -> FolderDelta:
         """Only what changed is listed, so only those ids are looked up among the held ones."""
         changed: dict[str, tuple[bytes, ...]] = {}
@@ -302,8 +314,9 @@ class ImapProvider:
         undeleted = set(changed) - deleted - known  # \\Deleted taken off again: back
         if undeleted and since is not None:  # not old mail whose flags changed (read, starred)
             undeleted = self._since(undeleted, since)
-        return FolderDelta(
-            cursor=now,
+        return _delta(
+            cursor,
+            now,
             new_ids=sorted((arrived | undeleted) - known, key=int),
             removed_ids=sorted((vanished | deleted) & known, key=int),
         )
@@ -405,7 +418,7 @@ class ImapProvider:
         if self.session.selected != folder.name:
             self._examine(folder)
 
-    def _examine(self, folder: RemoteFolder) -> FolderCursor | None:
+    def _examine(self, folder: RemoteFolder) -> ImapCursor | None:
         """Select the folder read-only; its state from the answer, if the server gave it all."""
         self.session.selected, self.session.parked = None, None
         with self._errors(f"opening {folder.name}"):
@@ -485,11 +498,37 @@ def _changes_reported(client: IMAPClient) -> bool:
     return bool(set(client._imap.untagged_responses) - {"OK", "NO", "BAD", "CAPABILITY"})
 
 
-def _cursor_of(response: dict[bytes, Any]) -> FolderCursor:
+def _delta(
+    start: ImapCursor,
+    now: ImapCursor,
+    *,
+    new_ids: list[str] | None = None,
+    removed_ids: list[str] | None = None,
+    reset: bool = False,
+) -> FolderDelta:
+    """The changes from `start` to `now`. New UIDs come in ascending order, so a batch stored
+    moves the saved cursor up to its highest UID (after a reset, from the new UIDVALIDITY)."""
+    base = ImapCursor(validity=now.validity) if reset else start
+    return FolderDelta(
+        cursor=now.encode(),
+        new_ids=new_ids or [],
+        removed_ids=removed_ids or [],
+        reset=reset,
+        resume_cursor=functools.partial(_resumed, base),
+    )
+
+
+def _resumed(base: ImapCursor, stored: Sequence[str]) -> str:
+    """`base` with every UID up to the highest of a stored batch held."""
+    highest = max((int(uid) for uid in stored), default=0)
+    return dataclasses.replace(base, last_uid=max(base.last_uid, highest)).encode()
+
+
+def _cursor_of(response: dict[bytes, Any]) -> ImapCursor:
     """A cursor from a STATUS or SELECT response."""
     modseq = response.get(b"HIGHESTMODSEQ")
     next_uid = int(response[b"UIDNEXT"])
-    return FolderCursor(
+    return ImapCursor(
         validity=int(response[b"UIDVALIDITY"]),
         last_uid=next_uid - 1,
         highest_modseq=int(modseq) if modseq is not None else None,

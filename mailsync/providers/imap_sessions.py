@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +29,43 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
-from mailsync.providers.base import FolderCursor
+
+@dataclass(frozen=True)
+class ImapCursor:
+    """Where the CRM stands in an IMAP folder; the engine keeps it as an opaque string."""
+
+    validity: int | None = None  # UIDVALIDITY; None before the first complete sync
+    last_uid: int = 0  # every UID up to here is held (or was skipped for good)
+    highest_modseq: int | None = None
+    next_uid: int | None = None
+
+    def encode(self) -> str:
+        return json.dumps([self.validity, self.last_uid, self.highest_modseq, self.next_uid])
+
+    @classmethod
+    def decode(cls, text: str) -> ImapCursor:
+        """The cursor saved as `text`; a fresh one for "" or anything unreadable (the folder is
+        then listed again and what is held is re-linked, never fetched twice)."""
+        if not text:
+            return cls()
+        try:
+            validity, last_uid, modseq, next_uid = json.loads(text)
+            return cls(
+                validity=_int_or_none(validity),
+                last_uid=int(last_uid),
+                highest_modseq=_int_or_none(modseq),
+                next_uid=_int_or_none(next_uid),
+            )
+        except (TypeError, ValueError):
+            return cls()
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not an integer")
+    return value
 
 
 @dataclass
@@ -40,7 +77,7 @@ class ImapSession:
     qresync: bool  # enabled: ENABLE is only allowed once, before the first SELECT
     opened_at: float
     selected: str | None = None
-    parked: FolderCursor | None = None  # the selected folder's state when the session was parked
+    parked: ImapCursor | None = None  # the selected folder's state when the session was parked
     sizes: dict[str, int] = field(default_factory=dict)  # messages per folder, last seen
 
     def shut(self) -> None:

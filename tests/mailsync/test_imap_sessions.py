@@ -6,7 +6,7 @@ import pytest
 
 from mailsync import connections
 from mailsync.models import MailboxState
-from mailsync.providers.base import FolderCursor, RemoteFolder
+from mailsync.providers.base import RemoteFolder
 from mailsync.providers.imap import ImapProvider, ImapSettings, _uid_set
 from mailsync.providers.imap_sessions import SessionPool
 from mailsync.services import mailbox_sync
@@ -105,7 +105,7 @@ def test_the_pool_keeps_at_most_its_capacity_and_drops_idle_sessions(dovecot):
     logins = [ImapSettings(dovecot.host, dovecot.port, "plain", u, "secret") for u in USERS]
     providers = [ImapProvider(login, sessions=pool) for login in logins]
     for provider in providers:
-        provider.folder_delta(INBOX, FolderCursor(), known_ids=held(frozenset()), since=None)
+        provider.folder_delta(INBOX, "", known_ids=held(frozenset()), since=None)
         provider.close()
 
     assert len(pool) == 2  # alice's, the least recently parked, was logged out
@@ -122,7 +122,7 @@ def test_a_change_reported_during_a_sync_is_not_lost_when_the_session_is_parked(
     settings = ImapSettings(dovecot.host, dovecot.port, "plain", "alice", "secret")
     first = dovecot.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
     provider = ImapProvider(settings, sessions=pool)
-    old = provider.folder_delta(INBOX, FolderCursor(), known_ids=held(frozenset()), since=None)
+    old = provider.folder_delta(INBOX, "", known_ids=held(frozenset()), since=None)
     provider.close()
     second = dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
 
@@ -151,7 +151,7 @@ def test_a_sync_that_stops_early_does_not_leave_a_stale_parked_state(dovecot):
     settings = ImapSettings(dovecot.host, dovecot.port, "plain", "alice", "secret")
     dovecot.append("alice", "INBOX", email(1, sender=JANE, to=ALICE))
     provider = ImapProvider(settings, sessions=pool)
-    old = provider.folder_delta(INBOX, FolderCursor(), known_ids=held(frozenset()), since=None)
+    old = provider.folder_delta(INBOX, "", known_ids=held(frozenset()), since=None)
     provider.close()
     second = dovecot.append("alice", "INBOX", email(2, sender=JANE, to=ALICE))
 

@@ -8,7 +8,7 @@ import pytest
 from mailsync import connections
 from mailsync.models import Direction, Message, MessageLocation, SkippedMessage
 from mailsync.providers.base import TemporaryFailure
-from mailsync.providers.imap_sessions import SessionPool
+from mailsync.providers.imap_sessions import ImapCursor, SessionPool
 from tests.mailsync.sync_helpers import CountingProvider, connect_alice, email, run_sync, subjects
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
@@ -115,7 +115,7 @@ def test_uidvalidity_change_resyncs_without_duplicates_or_broken_links(server):
     mailbox = connect_alice(server)
     run_sync(mailbox)
     before = dict(Message.objects.values_list("message_id", "pk"))
-    old_validity = mailbox.folders.get(name="INBOX").uidvalidity
+    old_validity = ImapCursor.decode(mailbox.folders.get(name="INBOX").cursor).validity
     server.reset_uidvalidity("alice", "INBOX")
 
     counts, provider = run_sync(mailbox)
@@ -123,7 +123,7 @@ def test_uidvalidity_change_resyncs_without_duplicates_or_broken_links(server):
     assert provider.downloaded == []  # re-linked by Message-ID
     assert dict(Message.objects.values_list("message_id", "pk")) == before
     inbox = mailbox.folders.get(name="INBOX")
-    assert inbox.uidvalidity != old_validity
+    assert ImapCursor.decode(inbox.cursor).validity != old_validity
     assert sorted(inbox.locations.values_list("remote_id", flat=True)) == sorted(
         str(u) for u in server.uids("alice", "INBOX")
     )

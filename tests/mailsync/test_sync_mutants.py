@@ -17,7 +17,7 @@ from mailsync import connections, sync
 from mailsync.connections import ImapAccount, open_provider
 from mailsync.models import Mailbox, Message, MessageLocation, SkippedMessage, SyncRun
 from mailsync.providers.base import TemporaryFailure
-from mailsync.providers.imap_sessions import SessionPool
+from mailsync.providers.imap_sessions import ImapCursor, SessionPool
 from mailsync.services import mailbox_connect_imap, mailbox_sync
 from tests.factories import UserFactory
 from tests.mailsync.sync_helpers import (
@@ -148,11 +148,11 @@ def test_a_reconciliation_meeting_a_uidvalidity_change_relinks_without_download(
     assert (counts.added, counts.removed) == (0, 0)
     assert dict(Message.objects.values_list("message_id", "pk")) == before
     inbox = mailbox.folders.get(name="INBOX")
-    assert inbox.uidvalidity == new_validity
+    assert ImapCursor.decode(inbox.cursor).validity == new_validity
     assert sorted(inbox.locations.values_list("remote_id", flat=True), key=int) == [
         str(u) for u in dovecot.uids("alice", "INBOX")
     ]
-    assert counts.notes == ["INBOX: UIDVALIDITY changed, re-linked by Message-ID"]
+    assert counts.notes == ["INBOX: renumbered by the server, re-linked by Message-ID"]
 
 
 # --- "drift repaired" is said only by a reconciliation that found drift ----------------------
