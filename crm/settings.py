@@ -258,6 +258,19 @@ MAILBOX_RECONCILE_INTERVAL_SECONDS = env_int("MAILBOX_RECONCILE_INTERVAL_SECONDS
 MAILBOX_KEPT_CONNECTIONS = env_int("MAILBOX_KEPT_CONNECTIONS", 100)
 MAILBOX_CONNECTION_IDLE_SECONDS = env_int("MAILBOX_CONNECTION_IDLE_SECONDS", 300)
 MAILBOX_CONNECTION_MAX_AGE_SECONDS = env_int("MAILBOX_CONNECTION_MAX_AGE_SECONDS", 20 * 60)
+# Microsoft 365 over Graph (README, "Connecting Microsoft 365"): one app registration in Microsoft
+# Entra per installation, set by the operator; users only sign in. Without a client id the
+# Mailbox sync page says Microsoft 365 is not set up here.
+MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID", "")
+MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET", "")
+# "organizations" (any work or school account), or one tenant's id or domain.
+MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "organizations")
+MICROSOFT_REDIRECT_URI = env_str(
+    "MICROSOFT_REDIRECT_URI", f"{SITE_URL}/settings/mailbox/connect/microsoft/callback/"
+)
+# The sign-in service and Graph: changed only by the tests, which run both here.
+MICROSOFT_LOGIN_URL = env_str("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
+MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from mailsync import microsoft
 from mailsync.models import Mailbox, Provider
 from mailsync.providers.base import (
     AuthenticationFailed,
@@ -19,6 +20,7 @@ from mailsync.providers.base import (
     ProviderError,
     TemporaryFailure,
 )
+from mailsync.providers.graph import GraphClient, GraphProvider
 from mailsync.providers.imap import ImapProvider, ImapSettings, connect, is_loopback, tls_context
 from mailsync.providers.imap_sessions import SessionPool
 
@@ -82,14 +84,50 @@ def account_of(mailbox: Mailbox) -> ImapAccount:
 
 
 def open_provider(mailbox: Mailbox) -> MailProvider:
-    if mailbox.provider != Provider.IMAP:
+    if mailbox.provider not in (Provider.IMAP, Provider.MICROSOFT):
         raise AuthenticationFailed(f"{mailbox.get_provider_display()} is not supported yet.")
     if not mailbox.credentials:
         raise AuthenticationFailed("No stored credentials: reconnect the mailbox.")
+    if mailbox.provider == Provider.MICROSOFT:
+        return _graph_provider(mailbox)
     return ImapProvider(
         account_of(mailbox).imap(),
         max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES,
         sessions=imap_sessions(),
+    )
+
+
+def _graph_provider(mailbox: Mailbox) -> GraphProvider:
+    """Graph with the mailbox's stored sign-in; a token MSAL refreshed is stored back at the
+    end of the sync (a refresh rotates the refresh token)."""
+    if not microsoft.is_configured():
+        raise AuthenticationFailed(
+            "Microsoft 365 is not set up on this Postcard server (MICROSOFT_CLIENT_ID)."
+        )
+    tokens = microsoft.Tokens.load(
+        str(mailbox.connection_settings.get("account_id", "")),
+        microsoft.token_cache_of(mailbox.credentials),
+    )
+    lock = threading.Lock()  # downloads run in threads; one refresh at a time
+
+    def token(force_refresh: bool) -> str:
+        with lock:
+            return tokens.access_token(force_refresh=force_refresh)
+
+    def store_tokens() -> None:
+        with lock:
+            if tokens.changed:
+                Mailbox.objects.filter(pk=mailbox.pk).update(
+                    credentials=microsoft.stored_credentials(tokens.serialized())
+                )
+
+    client = GraphClient(
+        settings.MICROSOFT_GRAPH_URL,
+        token,
+        user=str(mailbox.connection_settings.get("graph_user", "me")),
+    )
+    return GraphProvider(
+        client, max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES, on_close=store_tokens
     )
 
 
@@ -163,8 +201,10 @@ def _smtp(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
 # The providers' sentences (providers/imap.py, check_smtp above, services) say what failed in
 # terms a mail administrator reads; the settings page says it in terms anyone reads. Matched on
 # stable fragments of those sentences, first match wins; {host} is the mailbox's server.
-PLAIN_ERRORS: tuple[tuple[str, str], ...] = (
+PLAIN_ERRORS: tuple[tuple[str, str | None], ...] = (
     ("disconnected by you", ""),  # the user's own choice: not an error
+    # Microsoft 365's sentences (mailsync/microsoft.py, providers/graph.py) are plain already.
+    ("microsoft", None),
     (
         "refused the login",
         "The server refused the password. If your account uses 2-step verification, it needs "
@@ -197,7 +237,7 @@ def plain_error(reason: str, *, host: str) -> str:
     lowered = reason.lower()
     for fragment, sentence in PLAIN_ERRORS:
         if fragment in lowered:
-            return sentence.format(host=host or "the mail server")
+            return reason if sentence is None else sentence.format(host=host or "the mail server")
     return UNKNOWN_ERROR
 
 

@@ -182,6 +182,22 @@ class ImapForm(forms.Form):
         return None if value == EVERYTHING else int(value)
 
 
+class HistoryForm(forms.Form):
+    """How far back the first import reaches, for a mailbox connected by signing in."""
+
+    sync_since = forms.ChoiceField(
+        label="How far back",
+        choices=SINCE_CHOICES,
+        initial="90",
+        widget=forms.RadioSelect,
+        help_text="Older emails are not imported. New mail is always synchronized.",
+    )
+
+    def sync_since_days(self) -> int | None:
+        value = self.cleaned_data["sync_since"]
+        return None if value == EVERYTHING else int(value)
+
+
 class ReconnectForm(forms.Form):
     password = _password_field(
         "New password", "Your mail password, or a new app password if the old one was revoked."

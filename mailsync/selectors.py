@@ -23,6 +23,7 @@ from mailsync.models import (
     MailboxState,
     Message,
     ParticipantRole,
+    Provider,
     SyncRun,
 )
 
@@ -141,7 +142,9 @@ STALL_GRACE = timedelta(minutes=5)
 class StatusAction:
     label: str
     url: str
-    method: str = "get"  # "get": a link; "post": a form with the CSRF token
+    # "get": a link; "post": a form with the CSRF token; "password": the same, asking for the
+    # mailbox's new password
+    method: str = "get"
 
 
 @dataclass(frozen=True)
@@ -319,12 +322,18 @@ def _demo(mailbox: Mailbox, now: datetime, count: int) -> MailboxStatus:
 def _disconnected(mailbox: Mailbox, now: datetime, count: int) -> MailboxStatus:
     by_you = mailbox.state_reason.lower().startswith("disconnected by you")
     opening = f"You stopped the sync of {mailbox.address}. " if by_you else ""
+    signs_in = mailbox.provider == Provider.MICROSOFT
+    resume = "Sign in to Microsoft again" if signs_in else "Enter the password"
     return MailboxStatus(
         state=SyncState.DISCONNECTED,
         headline="Disconnected",
-        detail=f"{opening}Your settings and the {_emails(count)} are kept. Enter the password "
-        "to resume: only what changed since is fetched, nothing is imported twice.",
-        action=StatusAction("Reconnect", reverse("mailbox-reconnect"), "post"),
+        detail=f"{opening}Your settings and the {_emails(count)} are kept. {resume} to resume: "
+        "only what changed since is fetched, nothing is imported twice.",
+        action=StatusAction(
+            "Reconnect with Microsoft", reverse("mailbox-reconnect-microsoft"), "post"
+        )
+        if signs_in
+        else StatusAction("Reconnect", reverse("mailbox-reconnect"), "password"),
         # No reason at all: a mailbox saved without its password (admin, an old import).
         error="" if mailbox.state_reason else "No password is stored for this mailbox.",
         secondary=StatusAction("Remove mailbox and emails…", reverse("mailbox-disconnect")),

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crm.core.addresses import clean_address
 from hierarchy.models import User
+from mailsync import microsoft
 from mailsync.connections import (
     ImapAccount,
     account_of,
@@ -30,6 +31,7 @@ from mailsync.connections import (
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
 from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
+from mailsync.providers.graph import Throttled, signed_in_account
 from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 
@@ -112,6 +114,84 @@ def _check_logins(account: ImapAccount) -> None:
         raise ValidationError({field: error.message}) from None
 
 
+def mailbox_connect_microsoft(
+    *, owner: User, address: str, sign_in: microsoft.SignedIn, sync_since_days: int | None = 90
+) -> Mailbox:
+    """Save a Microsoft 365 mailbox its owner just signed in to, and start its first import.
+    The account signed in must be the mailbox's own (its primary address)."""
+    address = _free_address(owner, address)
+    _check_microsoft_account(sign_in, address)
+    mailbox = Mailbox.objects.create(
+        owner=owner,
+        address=address,
+        provider=Provider.MICROSOFT,
+        connection_settings=_microsoft_settings(sign_in),
+        credentials=microsoft.stored_credentials(sign_in.token_cache),
+        sync_since_days=sync_since_days,
+        next_sync_at=timezone.now(),
+    )
+    _sync_soon(mailbox)
+    return mailbox
+
+
+def mailbox_reconnect_microsoft(*, mailbox: Mailbox, sign_in: microsoft.SignedIn) -> Mailbox:
+    """A new sign-in for a disconnected Microsoft 365 mailbox: folders, cursors and mail are
+    kept, so the sync resumes where it stopped and imports nothing again."""
+    if mailbox.provider != Provider.MICROSOFT:
+        raise ValidationError("This mailbox is not a Microsoft 365 mailbox.")
+    _check_microsoft_account(sign_in, mailbox.address)
+    mailbox.connection_settings = {**mailbox.connection_settings, **_microsoft_settings(sign_in)}
+    mailbox.credentials = microsoft.stored_credentials(sign_in.token_cache)
+    mailbox.state, mailbox.state_reason, mailbox.failures = MailboxState.ACTIVE, "", 0
+    mailbox.next_sync_at, mailbox.paused_until = timezone.now(), None
+    mailbox.save(
+        update_fields=[
+            "connection_settings",
+            "credentials",
+            "state",
+            "state_reason",
+            "failures",
+            "next_sync_at",
+            "paused_until",
+        ]
+    )
+    _sync_soon(mailbox)
+    return mailbox
+
+
+def _microsoft_settings(sign_in: microsoft.SignedIn) -> dict[str, object]:
+    return {"account_id": sign_in.account_id, "username": sign_in.username}
+
+
+def _check_microsoft_account(sign_in: microsoft.SignedIn, address: str) -> None:
+    """The signed-in account's mailbox must be `address` itself: not an alias of it, not
+    another account (an alias's mail is the main address's; another account is not yours)."""
+    try:
+        account = signed_in_account(settings.MICROSOFT_GRAPH_URL, sign_in.access_token)
+    except ProviderError as error:
+        raise ValidationError(error.message) from None
+    primary = _canonical(account.mail or account.user_principal_name)
+    if primary == address:
+        return
+    if address in {_canonical(alias) for alias in account.aliases}:
+        raise ValidationError(
+            f"{address} is an alias of the Microsoft 365 mailbox {primary}: its mail arrives "
+            f"there. Connect {primary}, the mailbox's main address."
+        )
+    raise ValidationError(
+        f"You signed in to Microsoft as {account.user_principal_name or primary}, whose mailbox "
+        f'is {primary}, not {address}. Sign in with the account of {address} (choose "Use '
+        "another account\" on Microsoft's page), or connect that mailbox instead."
+    )
+
+
+def _canonical(address: str) -> str:
+    try:
+        return clean_address(address)
+    except ValidationError:
+        return address.strip().lower()
+
+
 def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
     """A new password for a disconnected mailbox: settings and synced mail are kept."""
     if mailbox.is_demo:
@@ -153,8 +233,17 @@ def mailbox_request_sync(*, mailbox: Mailbox) -> None:
     blocker = sync_blocker(mailbox)
     if blocker:
         raise ValidationError(blocker)
+    if _paused(mailbox):
+        raise ValidationError(
+            f"{mailbox.get_provider_display()} asked Postcard to slow down: the sync resumes by "
+            "itself in a moment."
+        )
     Mailbox.objects.filter(pk=mailbox.pk).update(next_sync_at=timezone.now())
     _sync_soon(mailbox)
+
+
+def _paused(mailbox: Mailbox) -> bool:
+    return mailbox.paused_until is not None and mailbox.paused_until > timezone.now()
 
 
 def _sync_soon(mailbox: Mailbox) -> None:
@@ -205,6 +294,8 @@ def mailbox_sync(*, mailbox_id: int, reconcile: bool = False) -> SyncOutcome:
         blocker = sync_blocker(mailbox)
         if blocker:
             return SyncOutcome(ran=False, error=mailbox.state_reason or blocker)
+        if _paused(mailbox):  # the provider's Retry-After holds for every worker
+            return SyncOutcome(ran=False, error="The provider asked to wait (throttling).")
         return _run(mailbox, token, reconcile=reconcile)
     finally:
         lease_release(mailbox_id, token)
@@ -253,6 +344,7 @@ def _succeeded(mailbox: Mailbox, run: SyncRun, counts: SyncCounts) -> None:
         state=MailboxState.ACTIVE,
         state_reason="",
         failures=0,
+        paused_until=None,
         last_synced_at=now,
         next_sync_at=now + timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS),
         progress_done=0,
@@ -271,11 +363,16 @@ def _failed(mailbox: Mailbox, run: SyncRun, error: ProviderError) -> None:
         timedelta(seconds=settings.MAILBOX_SYNC_INTERVAL_SECONDS) * 2 ** min(failures, 10),
         MAX_BACKOFF,
     )
+    # Throttled: the provider said how long to wait; every worker waits that long.
+    paused_until = (
+        now + timedelta(seconds=error.retry_after) if isinstance(error, Throttled) else None
+    )
     Mailbox.objects.filter(pk=mailbox.pk).update(
         state=MailboxState.ACTIVE,
         state_reason=error.message,
         failures=failures,
-        next_sync_at=now + delay,
+        next_sync_at=max(now + delay, paused_until or now),
+        paused_until=paused_until,
         progress_done=0,
         progress_total=0,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailsync import views, views_settings
+from mailsync import views, views_microsoft, views_settings
 
 urlpatterns = [
     # The full message page ("message") is routed by crm/cards: it links to contact cards.
@@ -22,6 +22,26 @@ urlpatterns = [
         "settings/mailbox/connect/imap/",
         views_settings.mailbox_connect_imap_page,
         name="mailbox-connect-imap",
+    ),
+    path(
+        "settings/mailbox/connect/microsoft/",
+        views_microsoft.connect_microsoft_page,
+        name="mailbox-connect-microsoft",
+    ),
+    path(
+        "settings/mailbox/connect/microsoft/callback/",
+        views_microsoft.microsoft_callback,
+        name="mailbox-microsoft-callback",
+    ),
+    path(
+        "settings/mailbox/connect/microsoft/finish/",
+        views_microsoft.microsoft_finish,
+        name="mailbox-microsoft-finish",
+    ),
+    path(
+        "settings/mailbox/reconnect/microsoft/",
+        views_microsoft.reconnect_microsoft,
+        name="mailbox-reconnect-microsoft",
     ),
     path("settings/mailbox/sync/", views_settings.mailbox_sync_now, name="mailbox-sync-now"),
     path(

@@ -122,7 +122,7 @@ def mailbox_status_json(request: HttpRequest) -> HttpResponse:
 # --- connecting: address, provider, IMAP settings ---------------------------------------
 
 
-def _step_url(name: str, address: str) -> str:
+def step_url(name: str, address: str) -> str:
     return f"{reverse(name)}?{urlencode({'address': address})}"
 
 
@@ -155,7 +155,8 @@ def mailbox_connect_provider_page(request: HttpRequest) -> HttpResponse:
         {
             "address": address,
             "known": known_host(address),
-            "imap_url": _step_url("mailbox-connect-imap", address),
+            "imap_url": step_url("mailbox-connect-imap", address),
+            "microsoft_url": step_url("mailbox-connect-microsoft", address),
             "step": 2,
         },
     )
@@ -189,7 +190,7 @@ def mailbox_connect_imap_page(request: HttpRequest) -> HttpResponse:
             "form": form,
             "address": address,
             "known": known_host(address),
-            "change_url": _step_url("mailbox-connect-provider", address),
+            "change_url": step_url("mailbox-connect-provider", address),
             "step": 3,
         },
     )

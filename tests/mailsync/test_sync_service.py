@@ -130,16 +130,7 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(d
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    kill_after = random.Random().randint(1, total - 100)  # a random point, before the last batches
-    deadline = time.monotonic() + 120
-    while Message.objects.count() < kill_after:
-        assert time.monotonic() < deadline, "the sync made no progress"
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.wait(timeout=0.02)  # a bounded wait between polls, not a race
-        assert worker.returncode is None, "the sync finished before it could be killed"
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
-    wait_until_gone("mailbox_sync", deadline=time.monotonic() + 15)  # its parse workers too
+    kill_at_random_point(worker, total)
     stored_when_killed = Message.objects.count()
     print(f"killed after {stored_when_killed} of {total} messages were stored")
 
@@ -151,6 +142,21 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(d
     ids = list(Message.objects.values_list("message_id", flat=True))
     assert len(ids) == len(set(ids)) == total, f"killed with {stored_when_killed} stored"
     assert set(ids) == {f"msg-{n}@customer.test" for n in range(total)}
+
+
+def kill_at_random_point(worker: subprocess.Popen[bytes], total: int) -> None:
+    """SIGKILL the sync once a random number of messages (before the last batches) is stored,
+    then wait until it and its parse workers are gone."""
+    kill_after = random.Random().randint(1, total - 100)
+    deadline = time.monotonic() + 120
+    while Message.objects.count() < kill_after:
+        assert time.monotonic() < deadline, "the sync made no progress"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=0.02)  # a bounded wait between polls, not a race
+        assert worker.returncode is None, "the sync finished before it could be killed"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    wait_until_gone("mailbox_sync", deadline=time.monotonic() + 15)
 
 
 def wait_until_gone(command_word: str, *, deadline: float) -> None:

@@ -16,6 +16,11 @@ POSTCARD_REQUIRE_SERVERS=1 (CI) turns that skip into a failure.
   commands to prove a client did not.
 - `dovecot_recorded`: `dovecot`, recording what clients send, one file per session.
 - `smtp_server`: alice/secret, AUTH PLAIN/LOGIN without TLS, messages in `.messages`.
+- `microsoft`: a fake Microsoft 365 (tests/servers/microsoft.py): the identity platform over HTTPS
+  for MSAL (`.authority`) and Graph (`.graph_url`) around one fresh tenant (`.tenant`, the control
+  API) with a registered app (`.client_id`, `.client_secret`, `.redirect_uri`,
+  `.add_redirect_uri(uri)`) and users alice and bob (password "secret"). REQUESTS_CA_BUNDLE
+  points at `.ca_pem_path` during the test. Pure Python: never skipped, no `server` mark needed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pytest
 from tests.servers.dovecot import DOVEADM, DOVECOT, Dovecot
 
 if TYPE_CHECKING:
+    from tests.servers.microsoft import MicrosoftCloud
     from tests.servers.smtp import SmtpServer
 
 DOVECOT_USERS = {"alice": "secret", "bob": "secret"}
@@ -92,3 +98,17 @@ def smtp_server() -> Iterator[SmtpServer]:
 
     with SmtpServer(users=SMTP_USERS) as server:
         yield server
+
+
+@pytest.fixture
+def microsoft(monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftCloud]:
+    """Fresh servers per test: starting both takes a few milliseconds (the CA and the signing
+    key are made once per process). requests takes REQUESTS_CA_BUNDLE over `verify=`, so the
+    test CA goes into the environment, for MSAL and for the code under test alike; CURL_CA_BUNDLE
+    is cleared because requests would otherwise fall back to it."""
+    from tests.servers.microsoft import MicrosoftCloud
+
+    with MicrosoftCloud() as cloud:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cloud.ca_pem_path)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        yield cloud
