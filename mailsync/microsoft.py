@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msal
 import requests
@@ -51,6 +52,13 @@ class SignInRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def sign_in_origin() -> str:
+    """Where "Sign in with Microsoft" forms lead (their page's CSP form-action must allow it:
+    browsers apply it to the redirect that follows the form too)."""
+    parts = urlsplit(settings.MICROSOFT_LOGIN_URL)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def is_configured() -> bool:

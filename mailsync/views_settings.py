@@ -24,7 +24,8 @@ from crm.core.forms import add_service_errors
 from hierarchy.models import User
 from mailsync.forms import AddressForm, DisconnectForm, ImapForm, ReconnectForm
 from mailsync.known_hosts import known_host
-from mailsync.models import Mailbox
+from mailsync.microsoft import sign_in_origin
+from mailsync.models import Mailbox, Provider
 from mailsync.selectors import MailboxStatus, SyncState, mailbox_of, mailbox_status_view
 from mailsync.services import (
     mailbox_connect_imap,
@@ -74,7 +75,7 @@ def without_mailbox(
 def _status_page(
     request: HttpRequest, mailbox: Mailbox, reconnect_form: ReconnectForm | None = None
 ) -> HttpResponse:
-    return render(
+    response = render(
         request,
         "mailsync/settings_status.html",
         {
@@ -82,6 +83,9 @@ def _status_page(
             "reconnect_form": reconnect_form or ReconnectForm(),
         },
     )
+    if mailbox.provider == Provider.MICROSOFT:  # "Reconnect with Microsoft" leads there
+        response._csp_update = {"form-action": ["'self'", sign_in_origin()]}  # type: ignore[attr-defined]
+    return response
 
 
 @login_required

@@ -27,6 +27,7 @@ from mailsync.models import Mailbox, MailboxState, Message, Provider
 from tests.factories import UserFactory, make_contact
 from tests.mailsync.sync_helpers import email, run_sync, subjects
 from tests.mailsync.test_sync_service import ROOT, database_url, kill_at_random_point
+from tests.servers.microsoft import point_postcard_at
 from tests.servers.microsoft_identity import form_fields
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
@@ -39,15 +40,9 @@ JANE = "jane@customer.test"
 @pytest.fixture
 def m365(microsoft, settings):
     """The fakes, and Postcard's settings pointing at them (as an operator's would at Microsoft)."""
-    callback = "http://testserver" + reverse("mailbox-microsoft-callback")
-    microsoft.add_redirect_uri(callback)
-    login_url, tenant = microsoft.authority.rsplit("/", 1)
-    settings.MICROSOFT_CLIENT_ID = microsoft.client_id
-    settings.MICROSOFT_CLIENT_SECRET = microsoft.client_secret
-    settings.MICROSOFT_LOGIN_URL = login_url
-    settings.MICROSOFT_TENANT = tenant
-    settings.MICROSOFT_GRAPH_URL = microsoft.graph_url
-    settings.MICROSOFT_REDIRECT_URI = callback
+    point_postcard_at(
+        microsoft, settings, "http://testserver" + reverse("mailbox-microsoft-callback")
+    )
     return microsoft
 
 

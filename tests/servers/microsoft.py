@@ -22,6 +22,7 @@ variable at `ca_pem_path` (the `microsoft` fixture does).
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from tests.servers.graph import GraphServer
 from tests.servers.microsoft_identity import IdentityServer
@@ -95,3 +96,16 @@ class MicrosoftCloud:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def point_postcard_at(cloud: MicrosoftCloud, settings: Any, callback_url: str) -> None:
+    """Postcard's settings as an operator sets them for Microsoft, aimed at these fakes, with
+    `callback_url` registered as the app's redirect URI."""
+    cloud.add_redirect_uri(callback_url)
+    login_url, tenant = cloud.authority.rsplit("/", 1)
+    settings.MICROSOFT_CLIENT_ID = cloud.client_id
+    settings.MICROSOFT_CLIENT_SECRET = cloud.client_secret
+    settings.MICROSOFT_LOGIN_URL = login_url
+    settings.MICROSOFT_TENANT = tenant
+    settings.MICROSOFT_GRAPH_URL = cloud.graph_url
+    settings.MICROSOFT_REDIRECT_URI = callback_url
