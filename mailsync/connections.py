@@ -127,7 +127,10 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         user=str(mailbox.connection_settings.get("graph_user", "me")),
     )
     return GraphProvider(
-        client, max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES, on_close=store_tokens
+        client,
+        max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES,
+        account_key=f"{mailbox.pk}:{mailbox.connection_settings.get('account_id', '')}",
+        on_close=store_tokens,
     )
 
 

@@ -72,6 +72,9 @@ class _Work:
     pool: ParsePool | None
     holds_mail: bool  # False for a first import: nothing can be held already
     maybe_orphaned: set[int] = field(default_factory=set)  # messages that lost a location
+    # Folders where nothing changed but the provider's cursor moved (Graph hands out a new
+    # delta link every time): saved together at the end, one statement for all of them.
+    quiet: list[Folder] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +120,8 @@ def sync_mailbox(
                         on_progress(done, total)
                     if on_batch:
                         on_batch()
+        if work.quiet:
+            Folder.objects.bulk_update(work.quiet, ["cursor"])
     # Only a removal can orphan a message (swept after every folder: a move adds the new
     # location later in the same sync). Known candidates are checked alone; otherwise, or after
     # a sync that failed before its sweep, every message is.
@@ -242,8 +247,11 @@ def _id_order(remote_id: str) -> tuple[int, str]:
 def _apply(work: _Work, plan: FolderPlan) -> Iterator[int]:
     folder, delta, counts = plan.folder, plan.delta, work.counts
     removed_ids = delta.removed_ids + plan.stale
-    if delta.unchanged and not removed_ids and folder.cursor == delta.cursor:
-        return  # a quiet folder: nothing to write
+    if delta.unchanged and not removed_ids:
+        if folder.cursor != delta.cursor:
+            folder.cursor = delta.cursor
+            work.quiet.append(folder)
+        return  # a quiet folder: nothing else to write
     with transaction.atomic():
         if delta.reset:
             locations_forget(folder)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ ATTEMPTS = 5
 SYNCED = {"inbox": "inbox", "sentitems": "sent", "archive": "archive"}
 NOT_SYNCED = ("deleteditems", "junkemail", "drafts", "outbox", "conversationhistory", "syncissues")
 DELTA_SELECT = "id,internetMessageId,receivedDateTime"
+FOLDER_SELECT = "id,displayName,parentFolderId,childFolderCount"
+
+# Well-known folder ids per account, asked once per process (LRU): Inbox's id never changes.
+_well_known_ids: OrderedDict[str, tuple[dict[str, str], frozenset[str]]] = OrderedDict()
+_well_known_lock = threading.Lock()
+WELL_KNOWN_KEPT = 10_000
+
+
+def _remember(account_key: str, known: tuple[dict[str, str], frozenset[str]]) -> None:
+    with _well_known_lock:
+        _well_known_ids[account_key] = known
+        _well_known_ids.move_to_end(account_key)
+        while len(_well_known_ids) > WELL_KNOWN_KEPT:
+            _well_known_ids.popitem(last=False)
 
 
 class Throttled(TemporaryFailure):
@@ -95,6 +110,7 @@ class GraphClient:
         self._session = session or requests.Session()
         self._slots = threading.BoundedSemaphore(IN_FLIGHT)
         self.round_trips = 0
+        self.http_seconds = 0.0  # waiting for Graph, summed over threads (benchmarks/README.md)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{self.user}/{path.lstrip('/')}"
@@ -200,6 +216,7 @@ class GraphClient:
             "Prefer": ", ".join(filter(None, ['IdType="ImmutableId"', prefer])),
         }
         self.round_trips += 1
+        started = time.perf_counter()
         try:
             return self._session.request(
                 method, url, headers=headers, json=body, stream=stream, timeout=TIMEOUT
@@ -208,6 +225,8 @@ class GraphClient:
             raise TemporaryFailure("Microsoft 365 did not answer in time.") from None
         except requests.RequestException:
             raise TemporaryFailure("Could not reach Microsoft 365 (Graph).") from None
+        finally:
+            self.http_seconds += time.perf_counter() - started
 
     def _wait(self, seconds: float) -> None:
         if seconds > LONGEST_WAIT:  # the sync stops; the mailbox is paused until then
@@ -291,9 +310,11 @@ class GraphProvider:
         client: GraphClient,
         *,
         max_message_bytes: int,
+        account_key: str = "",  # who the mailbox is, for what is remembered between syncs
         on_close: Callable[[], None] | None = None,  # e.g. store a refreshed token cache
     ) -> None:
         self.client = client
+        self.account_key = account_key
         self.max_message_bytes = max_message_bytes
         self._on_close = on_close
         self._seen: dict[str, _Seen] = {}
@@ -301,39 +322,58 @@ class GraphProvider:
     # --- folders ---
 
     def folders(self) -> list[RemoteFolder]:
-        roles, skipped = self._well_known()
+        """The folder tree, in one round trip for a mailbox whose folders are one level deep
+        (the well-known folders' ids are asked once per worker process: they never change)."""
+        known = _well_known_ids.get(self.account_key) if self.account_key else None
+        requests_ = [] if known else self._well_known_requests()
+        top = f"/{self.client.user}/mailFolders?$top={PAGE_SIZE}&$select={FOLDER_SELECT}"
+        answers = self.client.batch([*requests_, {"method": "GET", "url": top}])
+        if known is None:
+            known = self._well_known(answers[:-1])
+            if self.account_key and len(known[0]) == len(SYNCED):  # an Archive may come later
+                _remember(self.account_key, known)
+        roles, skipped = known
         found: list[RemoteFolder] = []
-        level = [(f"mailFolders?$top={PAGE_SIZE}", "")]
+        level = [(self._listed(answers[-1]), "")]
         while level:
             below = []
-            for path, parent_label in level:
-                for folder in self._list(self.client.url(path), doing="listing folders"):
+            for folders, parent_label in level:
+                for folder in folders:
                     folder_id = str(folder["id"])
                     if folder_id in skipped:
                         continue  # nor its subfolders: mail deleted or junk stays out
-                    label = (
-                        f"{parent_label}/{folder['displayName']}"
-                        if parent_label
-                        else str(folder["displayName"])
-                    )
+                    name = str(folder["displayName"])
+                    label = f"{parent_label}/{name}" if parent_label else name
                     found.append(RemoteFolder(folder_id, roles.get(folder_id, "other"), label))
                     if folder.get("childFolderCount"):
-                        children = f"mailFolders/{quote(folder_id)}/childFolders?$top={PAGE_SIZE}"
-                        below.append((children, label))
+                        children = self.client.url(
+                            f"mailFolders/{quote(folder_id)}/childFolders"
+                            f"?$top={PAGE_SIZE}&$select={FOLDER_SELECT}"
+                        )
+                        below.append((list(self._list(children, doing="listing folders")), label))
             level = below
         return found
 
-    def _well_known(self) -> tuple[dict[str, str], set[str]]:
+    def _listed(self, answer: Answer) -> list[dict[str, Any]]:
+        """A folder list's first page from a $batch answer, and its further pages."""
+        if answer.status != 200:
+            raise _error(answer, "listing folders")
+        folders = list(answer.body.get("value", []))
+        next_link = answer.body.get("@odata.nextLink")
+        if next_link:
+            folders += self._list(str(next_link), doing="listing folders")
+        return folders
+
+    def _well_known_requests(self) -> list[dict[str, Any]]:
+        return [
+            {"method": "GET", "url": f"/{self.client.user}/mailFolders/{name}?$select=id"}
+            for name in (*SYNCED, *NOT_SYNCED)
+        ]
+
+    def _well_known(self, answers: Sequence[Answer]) -> tuple[dict[str, str], frozenset[str]]:
         """Which folder ids are Inbox, Sent Items, Archive, and which must not be synced."""
-        names = [*SYNCED, *NOT_SYNCED]
-        answers = self.client.batch(
-            [
-                {"method": "GET", "url": f"/{self.client.user}/mailFolders/{n}?$select=id"}
-                for n in names
-            ]
-        )
         roles, skipped = {}, set()
-        for name, answer in zip(names, answers, strict=True):
+        for name, answer in zip((*SYNCED, *NOT_SYNCED), answers, strict=True):
             if answer.status == 404:
                 continue  # no Archive folder yet, for instance
             if answer.status != 200:
@@ -343,7 +383,7 @@ class GraphProvider:
                 roles[folder_id] = SYNCED[name]
             else:
                 skipped.add(folder_id)
-        return roles, skipped
+        return roles, frozenset(skipped)
 
     def _list(self, url: str, *, doing: str) -> Iterator[dict[str, Any]]:
         while url:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
@@ -685,10 +685,14 @@ def _change_key() -> str:
 
 
 def _addresses(values: list[str]) -> list[Address]:
-    return [Address(name or addr, addr) for name, addr in getaddresses(values) if addr]
+    try:
+        pairs = getaddresses(values)
+    except (RecursionError, ValueError, IndexError):  # a pathological header: no recipients
+        return []
+    return [Address(name or addr, addr) for name, addr in pairs if addr]
 
 
-def _header_date(message: EmailMessage) -> datetime | None:
+def _header_date(message: Message) -> datetime | None:
     try:
         parsed = parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
     except (TypeError, ValueError):
@@ -698,7 +702,7 @@ def _header_date(message: EmailMessage) -> datetime | None:
     return parsed
 
 
-def _conversation_id(message: EmailMessage, internet_message_id: str) -> str:
+def _conversation_id(message: Message, internet_message_id: str) -> str:
     """Exchange threads by the conversation's first message: the root of References, else
     In-Reply-To, else the message itself."""
     references = re.findall(r"<[^>]+>", str(message["References"] or ""))
@@ -708,32 +712,62 @@ def _conversation_id(message: EmailMessage, internet_message_id: str) -> str:
 
 
 def _parse_message(raw: bytes) -> dict[str, Any]:
-    """What Graph derives from the MIME (learn.microsoft.com/graph/api/resources/message)."""
+    """What Graph derives from the MIME (learn.microsoft.com/graph/api/resources/message).
+
+    Exchange stores whatever arrives: headers are read as raw text (compat32), so a malformed
+    address list or charset costs its property, never the delivery."""
+    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
-    internet_message_id = str(message["Message-ID"] or f"<{uuid.uuid4().hex}@fake.invalid>")
-    html = message.get_body(preferencelist=("html",))
-    text = message.get_body(preferencelist=("plain",))
-    body_type: Literal["text", "html"] = "html" if html is not None else "text"
-    body_part = html if html is not None else text
-    body_content = str(body_part.get_content()) if body_part is not None else ""
-    preview_source = str(text.get_content()) if text is not None else _strip_tags(body_content)
-    senders = _addresses([str(message["From"] or "")])
+
+    def values(name: str) -> list[str]:
+        return [str(v) for v in headers.get_all(name, [])]
+
+    internet_message_id = (values("Message-ID") or [f"<{uuid.uuid4().hex}@fake.invalid>"])[0]
+    body_type, body_content, preview_source = _body(message)
+    senders = _addresses(values("From"))
     return {
-        "subject": str(message["Subject"] or ""),
+        "subject": _subject(message, values("Subject")),
         "sender": senders[0] if senders else None,
-        "to": _addresses([str(v) for v in message.get_all("To", [])]),
-        "cc": _addresses([str(v) for v in message.get_all("Cc", [])]),
-        "reply_to": _addresses([str(v) for v in message.get_all("Reply-To", [])]),
+        "to": _addresses(values("To")),
+        "cc": _addresses(values("Cc")),
+        "reply_to": _addresses(values("Reply-To")),
         "internet_message_id": internet_message_id.strip(),
-        "sent_at": _header_date(message),
-        "conversation_id": _conversation_id(message, internet_message_id.strip()),
+        "sent_at": _header_date(headers),
+        "conversation_id": _conversation_id(headers, internet_message_id.strip()),
         "body_content": body_content,
         "body_type": body_type,
         # bodyPreview: "The first 255 characters of the message body. It is in text format."
         "body_preview": " ".join(preview_source.split())[:255],
-        "has_attachments": any(True for _ in message.iter_attachments()),
+        "has_attachments": _has_attachments(message),
     }
+
+
+def _subject(message: EmailMessage, raw: list[str]) -> str:
+    try:
+        return str(message["Subject"] or "")
+    except (ValueError, LookupError, AttributeError, TypeError):
+        return raw[0] if raw else ""
+
+
+def _body(message: EmailMessage) -> tuple[Literal["text", "html"], str, str]:
+    """(body type, body, the text its preview is made of); empty where undecodable."""
+    try:
+        html = message.get_body(preferencelist=("html",))
+        text = message.get_body(preferencelist=("plain",))
+        body_part = html if html is not None else text
+        content = str(body_part.get_content()) if body_part is not None else ""
+        preview = str(text.get_content()) if text is not None else _strip_tags(content)
+    except (ValueError, LookupError, AttributeError, TypeError, KeyError):
+        return "text", "", ""
+    return ("html" if html is not None else "text"), content, preview
+
+
+def _has_attachments(message: EmailMessage) -> bool:
+    try:
+        return any(True for _ in message.iter_attachments())
+    except (ValueError, LookupError, AttributeError, TypeError, KeyError):
+        return False
 
 
 def _strip_tags(html: str) -> str:
