@@ -104,9 +104,11 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         raise AuthenticationFailed(
             "Microsoft 365 is not set up on this Postcard server (MICROSOFT_CLIENT_ID)."
         )
+    scopes = mailbox.connection_settings.get("scopes")
     tokens = microsoft.Tokens.load(
         str(mailbox.connection_settings.get("account_id", "")),
         microsoft.token_cache_of(mailbox.credentials),
+        [str(s) for s in scopes] if isinstance(scopes, list) else None,
     )
     lock = threading.Lock()  # downloads run in threads; one refresh at a time
 

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 # them raises ValueError). Mail.Send and Calendars.ReadWrite are asked for only by the features
 # that need them, when the user first uses one (incremental consent).
 MAIL_SCOPES = ["User.Read", "Mail.Read"]
+# A shared (team) mailbox read with the signed-in user's own access to it.
+SHARED_SCOPES = [*MAIL_SCOPES, "Mail.Read.Shared"]
 TIMEOUT = 15  # seconds, for every call to the sign-in service
 
 
@@ -85,11 +87,11 @@ def _app(cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialC
 # --- signing in (the browser goes to Microsoft and comes back) ------------------------------
 
 
-def sign_in_start(*, login_hint: str) -> dict[str, Any]:
+def sign_in_start(*, login_hint: str, scopes: list[str] = MAIL_SCOPES) -> dict[str, Any]:
     """The flow to keep in the session; its `auth_uri` is where the browser goes."""
     try:
         flow: dict[str, Any] = _app().initiate_auth_code_flow(
-            MAIL_SCOPES,
+            scopes,
             redirect_uri=settings.MICROSOFT_REDIRECT_URI,
             login_hint=login_hint,
             response_mode="form_post",  # the code travels in a POST body, never in a URL
@@ -134,13 +136,14 @@ class Tokens:
 
     account_id: str
     cache: msal.SerializableTokenCache
+    scopes: list[str]
 
     @classmethod
-    def load(cls, account_id: str, serialized: str) -> Tokens:
+    def load(cls, account_id: str, serialized: str, scopes: list[str] | None = None) -> Tokens:
         cache = msal.SerializableTokenCache()
         if serialized:
             cache.deserialize(serialized)
-        return cls(account_id, cache)
+        return cls(account_id, cache, scopes or MAIL_SCOPES)
 
     @property
     def changed(self) -> bool:
@@ -165,7 +168,7 @@ class Tokens:
             raise AuthenticationFailed(NO_TOKENS)
         try:
             result = app.acquire_token_silent_with_error(
-                MAIL_SCOPES, account=account, force_refresh=force_refresh
+                self.scopes, account=account, force_refresh=force_refresh
             )
         except (requests.RequestException, MsalServiceError):
             raise TemporaryFailure(UNREACHABLE) from None

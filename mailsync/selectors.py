@@ -203,6 +203,12 @@ def mailbox_of(user: User) -> Mailbox | None:
     return Mailbox.objects.filter(owner=user).first()
 
 
+def shared_mailboxes_of(user: User) -> QuerySet[Mailbox]:
+    """The second (shared, team) mailboxes the user connected: held by sync-only users under
+    them (hierarchy.services.sync_only_user_create)."""
+    return Mailbox.objects.filter(owner__parent=user, owner__is_sync_only=True).order_by("address")
+
+
 def sync_blocker(mailbox: Mailbox) -> str:
     """Why this mailbox cannot be synchronized, or "" when it can."""
     if mailbox.is_demo:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crm.core.addresses import clean_address
 from hierarchy.models import User
+from hierarchy.services import sync_only_user_create
 from mailsync import microsoft
 from mailsync.connections import (
     ImapAccount,
@@ -31,7 +32,7 @@ from mailsync.connections import (
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
 from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
-from mailsync.providers.graph import Throttled, signed_in_account
+from mailsync.providers.graph import Throttled, can_read_mailbox, signed_in_account
 from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 
@@ -134,12 +135,67 @@ def mailbox_connect_microsoft(
     return mailbox
 
 
+def mailbox_connect_shared_microsoft(
+    *, serves: User, address: str, sign_in: microsoft.SignedIn, sync_since_days: int | None = 90
+) -> Mailbox:
+    """A shared (team) mailbox for `serves`, held by a sync-only user placed under them.
+
+    Signed in as the shared mailbox itself, or as `serves` with read access to it
+    (Mail.Read.Shared and a permission on the mailbox, given in Exchange)."""
+    try:
+        address = clean_address(address)
+    except ValidationError as error:
+        raise ValidationError({"address": error.messages}) from None
+    if Mailbox.objects.filter(address=address).exists():
+        raise ValidationError(f"{address} is already connected in this CRM.")
+    itself = _check_shared_access(sign_in, address)
+    settings_ = {
+        **_microsoft_settings(sign_in),
+        "graph_user": "me" if itself else f"users/{address}",
+        "scopes": microsoft.SHARED_SCOPES,
+    }
+    with transaction.atomic():
+        holder = sync_only_user_create(serves=serves, username=f"{serves.username}+{address}"[:150])
+        User.objects.filter(pk=holder.pk).update(email=address)
+        mailbox = Mailbox.objects.create(
+            owner=holder,
+            address=address,
+            provider=Provider.MICROSOFT,
+            connection_settings=settings_,
+            credentials=microsoft.stored_credentials(sign_in.token_cache),
+            sync_since_days=sync_since_days,
+            next_sync_at=timezone.now(),
+        )
+    _sync_soon(mailbox)
+    return mailbox
+
+
+def _check_shared_access(sign_in: microsoft.SignedIn, address: str) -> bool:
+    """True when signed in as the mailbox itself; else the sign-in must be able to read it."""
+    try:
+        account = signed_in_account(settings.MICROSOFT_GRAPH_URL, sign_in.access_token)
+        if _canonical(account.mail or account.user_principal_name) == address:
+            return True
+        if can_read_mailbox(settings.MICROSOFT_GRAPH_URL, sign_in.access_token, address):
+            return False
+    except ProviderError as error:
+        raise ValidationError(error.message) from None
+    raise ValidationError(
+        f"Microsoft 365 does not let {account.user_principal_name} read {address}. Ask your "
+        "Microsoft 365 administrator for read access to that mailbox (Full Access, or Read on "
+        "its folders), or sign in as the mailbox itself."
+    )
+
+
 def mailbox_reconnect_microsoft(*, mailbox: Mailbox, sign_in: microsoft.SignedIn) -> Mailbox:
     """A new sign-in for a disconnected Microsoft 365 mailbox: folders, cursors and mail are
     kept, so the sync resumes where it stopped and imports nothing again."""
     if mailbox.provider != Provider.MICROSOFT:
         raise ValidationError("This mailbox is not a Microsoft 365 mailbox.")
-    _check_microsoft_account(sign_in, mailbox.address)
+    if str(mailbox.connection_settings.get("graph_user", "me")).startswith("users/"):
+        _check_shared_access(sign_in, mailbox.address)  # read through a colleague's access
+    else:
+        _check_microsoft_account(sign_in, mailbox.address)
     mailbox.connection_settings = {**mailbox.connection_settings, **_microsoft_settings(sign_in)}
     mailbox.credentials = microsoft.stored_credentials(sign_in.token_cache)
     mailbox.state, mailbox.state_reason, mailbox.failures = MailboxState.ACTIVE, "", 0

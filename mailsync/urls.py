@@ -43,6 +43,16 @@ urlpatterns = [
         views_microsoft.reconnect_microsoft,
         name="mailbox-reconnect-microsoft",
     ),
+    path(
+        "settings/mailbox/shared/connect/",
+        views_microsoft.connect_shared_page,
+        name="mailbox-connect-shared",
+    ),
+    path(
+        "settings/mailbox/shared/<int:mailbox_id>/reconnect/",
+        views_microsoft.reconnect_shared,
+        name="mailbox-reconnect-shared",
+    ),
     path("settings/mailbox/sync/", views_settings.mailbox_sync_now, name="mailbox-sync-now"),
     path(
         "settings/mailbox/reconnect/",

@@ -34,8 +34,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hierarchy.models import User
 from mailsync import microsoft
 from mailsync.forms import AddressForm, HistoryForm
-from mailsync.selectors import mailbox_of
-from mailsync.services import mailbox_connect_microsoft, mailbox_reconnect_microsoft
+from mailsync.selectors import mailbox_of, shared_mailboxes_of
+from mailsync.services import (
+    mailbox_connect_microsoft,
+    mailbox_connect_shared_microsoft,
+    mailbox_reconnect_microsoft,
+)
 from mailsync.views_settings import step_url, with_own_mailbox, without_mailbox
 
 SESSION_KEY = "microsoft_sign_in"
@@ -95,6 +99,48 @@ def reconnect_microsoft(request: HttpRequest, mailbox: Any) -> HttpResponse:
     )
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_shared_page(request: HttpRequest) -> HttpResponse:
+    """A shared (team) mailbox for the signed-in user: its address, then Microsoft's sign-in
+    (as the mailbox itself, or as the user with read access to it)."""
+    address_form = AddressForm(request.POST if request.method == "POST" else None)
+    form = HistoryForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and address_form.is_valid() and form.is_valid():
+        return _sign_in(
+            request,
+            address=str(address_form.cleaned_data["address"]),
+            purpose="shared",
+            sync_since_days=form.sync_since_days(),
+            back=reverse("mailbox-connect-shared"),
+            scopes=microsoft.SHARED_SCOPES,
+        )
+    return allowing_sign_in(
+        render(
+            request,
+            "mailsync/settings_shared.html",
+            {"address_form": address_form, "form": form, "configured": microsoft.is_configured()},
+        )
+    )
+
+
+@login_required
+@require_POST
+def reconnect_shared(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    mailbox = shared_mailboxes_of(_owner(request)).filter(pk=mailbox_id).first()
+    if mailbox is None:
+        messages.error(request, "No such shared mailbox of yours.")
+        return redirect("mailbox-settings")
+    return _sign_in(
+        request,
+        address=mailbox.address,
+        purpose=f"reconnect-shared:{mailbox.pk}",
+        sync_since_days=None,
+        back="/settings/mailbox/",
+        scopes=microsoft.SHARED_SCOPES,
+    )
+
+
 def _sign_in(
     request: HttpRequest,
     *,
@@ -102,12 +148,13 @@ def _sign_in(
     purpose: str,
     sync_since_days: int | None,
     back: str,
+    scopes: list[str] = microsoft.MAIL_SCOPES,
 ) -> HttpResponse:
     if not microsoft.is_configured():
         messages.error(request, NOT_CONFIGURED)
         return redirect(back)
     try:
-        flow = microsoft.sign_in_start(login_hint=address)
+        flow = microsoft.sign_in_start(login_hint=address, scopes=scopes)
     except microsoft.SignInRefused as refused:
         messages.error(request, refused.message)
         return redirect(back)
@@ -155,12 +202,27 @@ def microsoft_finish(request: HttpRequest) -> HttpResponse:
     back = str(pending.get("back") or "/settings/mailbox/")
     try:
         signed_in = microsoft.sign_in_finish(pending["flow"], answer)
-        if pending.get("purpose") == "reconnect":
-            mailbox = mailbox_of(_owner(request))
+        purpose = str(pending.get("purpose", ""))
+        if purpose == "reconnect" or purpose.startswith("reconnect-shared:"):
+            mailbox = (
+                shared_mailboxes_of(_owner(request)).filter(pk=int(purpose.split(":")[1])).first()
+                if ":" in purpose
+                else mailbox_of(_owner(request))
+            )
             if mailbox is None:
                 raise ValidationError("No mailbox is connected.")
             mailbox_reconnect_microsoft(mailbox=mailbox, sign_in=signed_in)
             messages.success(request, "Reconnected. Synchronization resumes where it stopped.")
+        elif purpose == "shared":
+            shared = mailbox_connect_shared_microsoft(
+                serves=_owner(request),
+                address=str(pending["address"]),
+                sign_in=signed_in,
+                sync_since_days=pending.get("sync_since_days"),
+            )
+            messages.success(
+                request, f"{shared.address} connected. Its first import starts in a moment."
+            )
         else:
             mailbox_connect_microsoft(
                 owner=_owner(request),

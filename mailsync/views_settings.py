@@ -26,7 +26,13 @@ from mailsync.forms import AddressForm, DisconnectForm, ImapForm, ReconnectForm
 from mailsync.known_hosts import known_host
 from mailsync.microsoft import sign_in_origin
 from mailsync.models import Mailbox, Provider
-from mailsync.selectors import MailboxStatus, SyncState, mailbox_of, mailbox_status_view
+from mailsync.selectors import (
+    MailboxStatus,
+    SyncState,
+    mailbox_of,
+    mailbox_status_view,
+    shared_mailboxes_of,
+)
 from mailsync.services import (
     mailbox_connect_imap,
     mailbox_disconnect,
@@ -81,9 +87,10 @@ def _status_page(
         {
             "status": mailbox_status_view(mailbox),
             "reconnect_form": reconnect_form or ReconnectForm(),
+            "shared_mailboxes": list(shared_mailboxes_of(_owner(request))),
         },
     )
-    if mailbox.provider == Provider.MICROSOFT:  # "Reconnect with Microsoft" leads there
+    if mailbox.provider == Provider.MICROSOFT or shared_mailboxes_of(_owner(request)).exists():
         response._csp_update = {"form-action": ["'self'", sign_in_origin()]}  # type: ignore[attr-defined]
     return response
 

@@ -575,14 +575,27 @@ class GraphAccount:
     aliases: tuple[str, ...]
 
 
-def signed_in_account(base_url: str, access_token: str) -> GraphAccount:
-    url = f"{base_url.rstrip('/')}/me?$select=mail,userPrincipalName,proxyAddresses"
+def can_read_mailbox(base_url: str, access_token: str, address: str) -> bool:
+    """Whether this sign-in may read another mailbox (Mail.Read.Shared and a permission on it,
+    learn.microsoft.com/graph/outlook-share-messages-folders)."""
+    path = f"users/{_quote(address, safe='@')}/mailFolders/inbox?$select=id"
+    return _get_once(base_url, path, access_token).status_code == 200
+
+
+def _get_once(base_url: str, path: str, access_token: str) -> requests.Response:
+    """One GET with a fresh sign-in's token (while connecting: no retries, no slots)."""
     try:
-        response = requests.get(
-            url, headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT
+        return requests.get(
+            f"{base_url.rstrip('/')}/{path}",
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=TIMEOUT,
         )
     except requests.RequestException:
         raise TemporaryFailure("Could not reach Microsoft 365 (Graph).") from None
+
+
+def signed_in_account(base_url: str, access_token: str) -> GraphAccount:
+    response = _get_once(base_url, "me?$select=mail,userPrincipalName,proxyAddresses", access_token)
     body = _json(response)
     if response.status_code != 200 or not isinstance(body, dict):
         raise _error(Answer(response.status_code, dict(response.headers), body), "signing in")

@@ -478,3 +478,40 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(m
     ids = list(Message.objects.values_list("message_id", flat=True))
     assert len(ids) == len(set(ids)) == total
     assert set(ids) == {f"msg-{n}@customer.test" for n in range(total)}
+
+
+# --- a shared mailbox, synced through a sync-only user ---------------------------------------
+
+
+def connect_shared(client, address: str, *, as_user: str = ALICE_UPN):
+    started = client.post(
+        reverse("mailbox-connect-shared"), {"address": address, "sync_since": "all"}
+    )
+    assert started.status_code == 302, started.content
+    answer = requests.post(
+        started["Location"],
+        data={"username": as_user, "password": "secret", "consent": "accept"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    posted = Client().post(reverse("mailbox-microsoft-callback"), form_fields(answer.text))
+    return client.get(posted["Location"])
+
+
+def test_a_shared_mailbox_is_read_with_the_users_own_access(m365, client, owner):
+    sales = m365.tenant.add_user("sales@contoso.onmicrosoft.com", mail="sales@contoso.com")
+    m365.tenant.deliver(sales, email(7, sender=JANE, to="sales@contoso.com"))
+    refused = connect_shared(client, "sales@contoso.com")
+    assert "does not let alice@contoso.onmicrosoft.com read sales@contoso.com" in said(refused)[0]
+
+    m365.tenant.grant_mailbox_access(sales, ALICE)
+    response = connect_shared(client, "sales@contoso.com")
+
+    assert said(response)[-1] == "sales@contoso.com connected. Its first import starts in a moment."
+    shared = Mailbox.objects.get(address="sales@contoso.com")
+    assert shared.owner.is_sync_only
+    assert shared.owner.parent == owner  # under the user it serves
+    assert services.mailbox_sync(mailbox_id=shared.pk).error == ""
+    assert subjects(shared) == ["Message 7"]
+    page = client.get(reverse("mailbox-settings")).content.decode()
+    assert "sales@contoso.com" in page
