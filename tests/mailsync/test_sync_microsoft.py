@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -515,3 +516,78 @@ def test_a_shared_mailbox_is_read_with_the_users_own_access(m365, client, owner)
     assert subjects(shared) == ["Message 7"]
     page = client.get(reverse("mailbox-settings")).content.decode()
     assert "sales@contoso.com" in page
+
+
+# --- a day of changes, then the CRM compared with the mailbox --------------------------------
+
+NOT_MIRRORED = ("deleteditems", "junkemail", "drafts", "outbox", "conversationhistory")
+
+
+def mirrored_now(m365) -> dict[str, set[str]]:
+    """What the CRM must hold by the mailbox itself: folder id -> Message-IDs, for every folder
+    outside Deleted Items, Junk Email, Drafts, Outbox and Conversation History (and their
+    subfolders)."""
+    tenant = m365.tenant
+    box = tenant.mailbox(ALICE)
+    skipped = {tenant.folder(ALICE, name).id for name in NOT_MIRRORED}
+    root = tenant.folder(ALICE, "msgfolderroot").id
+
+    def mirrored(folder_id: str) -> bool:
+        while folder_id != root:
+            if folder_id in skipped or folder_id not in box.folders:
+                return False
+            folder_id = box.folders[folder_id].parent_id
+        return True
+
+    held: dict[str, set[str]] = {f: set() for f in box.folders if mirrored(f) and f != root}
+    for message in tenant.messages(ALICE):
+        if message.folder_id in held:
+            held[message.folder_id].add(message.internet_message_id.strip("<>"))
+    return held
+
+
+def mirrored_in_crm(mailbox: Mailbox) -> dict[str, set[str]]:
+    held: dict[str, set[str]] = {f.name: set() for f in mailbox.folders.all()}
+    for folder, message_id in Message.objects.filter(mailbox=mailbox).values_list(
+        "locations__folder__name", "message_id"
+    ):
+        held[folder].add(message_id.strip("<>"))
+    return held
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_day_of_changes_leaves_the_crm_equal_to_the_mailbox(m365, client, owner, seed):
+    rng = random.Random(seed)
+    tenant = m365.tenant
+    folders = ["inbox", "sentitems", "archive", *NOT_MIRRORED[:3]]
+    folders.append(tenant.create_folder(ALICE, "Projects"))
+    folders.append(tenant.create_folder(ALICE, "Acme", folders[-1]))  # a subfolder
+    counter = iter(range(10_000))
+    for _ in range(20):
+        deliver(m365, next(counter), rng.choice(folders))
+    mailbox = connect(client)
+    run_sync(mailbox)
+
+    for _ in range(12):  # a day: bursts of changes, each followed by the minute's sync
+        for _ in range(rng.randint(1, 8)):
+            held = [m.immutable_id for m in tenant.messages(ALICE)]
+            action = rng.choice(["deliver", "deliver", "move", "move", "delete", "read"])
+            if action == "deliver" or not held:
+                deliver(m365, next(counter), rng.choice(folders))
+            elif action == "move":
+                tenant.move(ALICE, rng.choice(held), rng.choice(folders))
+            elif action == "delete":
+                tenant.delete(ALICE, rng.choice(held))
+            else:
+                tenant.set_read(ALICE, rng.choice(held))
+        if rng.random() < 0.2:
+            tenant.expire_delta(
+                ALICE, rng.choice(folders[:3]), rng.choice(["410", "syncStateNotFound"])
+            )
+        if rng.random() < 0.2:
+            tenant.throttle(ALICE, rng.randint(1, 3), retry_after="0.01")
+        _counts, _ = run_sync(mailbox)
+
+    assert mirrored_in_crm(mailbox) == mirrored_now(m365)
+    ids = list(Message.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
+    assert len(ids) == len(set(ids))  # each email once, whatever it went through
