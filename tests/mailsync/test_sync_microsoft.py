@@ -591,3 +591,20 @@ def test_a_day_of_changes_leaves_the_crm_equal_to_the_mailbox(m365, client, owne
     assert mirrored_in_crm(mailbox) == mirrored_now(m365)
     ids = list(Message.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
     assert len(ids) == len(set(ids))  # each email once, whatever it went through
+
+
+def test_a_quiet_mailbox_of_30_folders_costs_two_round_trips(m365, client, owner):
+    """Graph counts requests against the mailbox's budget (10,000 per 10 minutes): a sync that
+    finds nothing asks about 20 folders at a time, the folder list riding with the first 19."""
+    for n in range(27):
+        deliver(m365, n, m365.tenant.create_folder(ALICE, f"Project {n:02}"))
+    mailbox = connect(client)
+    run_sync(mailbox)
+    run_sync(mailbox)  # the worker's steady state: it has synced this mailbox before
+    assert mailbox.folders.count() == 30
+
+    m365.tenant.reset_counts()
+    counts, _ = run_sync(mailbox)
+
+    assert (counts.added, counts.removed) == (0, 0)
+    assert m365.tenant.requests_count(ALICE) == 2
