@@ -27,6 +27,7 @@ class MailboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_synced_at",
         "next_sync_at",
         "failures",
+        "paused_until",
         "lease_until",
         "lease_token",
     )

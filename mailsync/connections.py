@@ -132,6 +132,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         client,
         max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES,
         account_key=f"{mailbox.pk}:{mailbox.connection_settings.get('account_id', '')}",
+        known_cursors=dict(mailbox.folders.exclude(cursor="").values_list("name", "cursor")),
         on_close=store_tokens,
     )
 

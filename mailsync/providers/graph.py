@@ -65,18 +65,6 @@ _well_known_lock = threading.Lock()
 WELL_KNOWN_KEPT = 10_000
 
 
-# The delta link handed out last for each folder, per account: the next sync asks them early.
-_recent_cursors: OrderedDict[str, dict[str, str]] = OrderedDict()
-
-
-def _remember_cursors(account_key: str, cursors: dict[str, str]) -> None:
-    with _well_known_lock:
-        _recent_cursors[account_key] = cursors
-        _recent_cursors.move_to_end(account_key)
-        while len(_recent_cursors) > WELL_KNOWN_KEPT:
-            _recent_cursors.popitem(last=False)
-
-
 def _remember(account_key: str, known: tuple[dict[str, str], frozenset[str]]) -> None:
     with _well_known_lock:
         _well_known_ids[account_key] = known
@@ -323,10 +311,12 @@ class GraphProvider:
         *,
         max_message_bytes: int,
         account_key: str = "",  # who the mailbox is, for what is remembered between syncs
+        known_cursors: dict[str, str] | None = None,  # folder -> the cursor the CRM holds
         on_close: Callable[[], None] | None = None,  # e.g. store a refreshed token cache
     ) -> None:
         self.client = client
         self.account_key = account_key
+        self.known_cursors = known_cursors or {}
         self._prefetched: dict[str, tuple[str, Answer]] = {}  # folder -> (delta link, answer)
         self.max_message_bytes = max_message_bytes
         self._on_close = on_close
@@ -340,10 +330,10 @@ class GraphProvider:
         known = _well_known_ids.get(self.account_key) if self.account_key else None
         requests_ = [] if known else self._well_known_requests()
         top = f"/{self.client.user}/mailFolders?$top={PAGE_SIZE}&$select={FOLDER_SELECT}"
-        # The deltas of the folders this worker synced last time ride along (at the links it
-        # handed out then): a quiet mailbox of up to 19 folders costs this one round trip.
-        early = list(_recent_cursors.get(self.account_key, {}).items())
-        early = early[: BATCH_SIZE - 1 - len(requests_)]
+        # The deltas of the folders synced before ride along, at the cursors the engine holds
+        # (checked again in folder_deltas): a quiet mailbox of up to 19 folders costs this one
+        # round trip, one of 30 two.
+        early = list(self.known_cursors.items())[: BATCH_SIZE - 1 - len(requests_)]
         answers = self.client.batch(
             [
                 *requests_,
@@ -444,13 +434,7 @@ class GraphProvider:
             )
             answers.update({w.folder.name: a for w, a in zip(chunk, replies, strict=True)})
         self._prefetched.clear()
-        deltas = [self._delta(w, answers[w.folder.name], since) for w in wanted]
-        if self.account_key:  # asked with the next sync's folder list
-            _remember_cursors(
-                self.account_key,
-                {w.folder.name: d.cursor for w, d in zip(wanted, deltas, strict=True)},
-            )
-        return deltas
+        return [self._delta(w, answers[w.folder.name], since) for w in wanted]
 
     def _delta_request(self, url: str) -> dict[str, Any]:
         return {
