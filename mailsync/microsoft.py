@@ -36,6 +36,9 @@ MAIL_SCOPES = ["User.Read", "Mail.Read"]
 # A shared (team) mailbox read with the signed-in user's own access to it.
 SHARED_SCOPES = [*MAIL_SCOPES, "Mail.Read.Shared"]
 TIMEOUT = 15  # seconds, for every call to the sign-in service
+# MSAL's cache of the sign-in service's discovery answers (a day), shared by every app object:
+# a sync builds one per mailbox, and would otherwise ask Microsoft's discovery endpoint each time.
+_MSAL_HTTP_CACHE: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def _app(cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialC
         # meaningful for Microsoft's own hosts, and a call the tests' sign-in service cannot take.
         instance_discovery=settings.MICROSOFT_LOGIN_URL == "https://login.microsoftonline.com",
         token_cache=cache,
+        http_cache=_MSAL_HTTP_CACHE,
         timeout=TIMEOUT,
     )
 

@@ -613,3 +613,18 @@ def test_a_quiet_mailbox_of_30_folders_costs_two_round_trips(m365, client, owner
 
         assert (counts.added, counts.removed) == (0, 0)
         assert m365.tenant.requests_count(ALICE) == 2, worker
+
+
+def test_syncs_do_not_ask_microsofts_discovery_endpoint_each_time(m365, client, owner):
+    mailbox = connect(client)
+
+    def discovery_requests() -> int:
+        requests_ = m365.tenant.identity_requests
+        return sum("openid-configuration" in r.path for r in requests_)
+
+    services.mailbox_sync(mailbox_id=mailbox.pk)
+    asked = discovery_requests()
+    for _ in range(3):
+        services.mailbox_sync(mailbox_id=mailbox.pk)
+
+    assert discovery_requests() == asked
