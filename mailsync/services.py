@@ -31,8 +31,13 @@ from mailsync.connections import (
     open_provider,
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
-from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
-from mailsync.providers.graph import Throttled, can_read_mailbox, signed_in_account
+from mailsync.providers.base import (
+    AuthenticationFailed,
+    ProviderError,
+    TemporaryFailure,
+    Throttled,
+)
+from mailsync.providers.graph import can_read_mailbox, signed_in_account
 from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 

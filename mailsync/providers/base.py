@@ -40,6 +40,15 @@ class TemporaryFailure(ProviderError):
     permanent = False
 
 
+class Throttled(TemporaryFailure):
+    """The provider asked to wait (HTTP 429/503 Retry-After) longer than a sync waits: the
+    mailbox is paused until then, for every worker (Mailbox.paused_until)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class RemoteFolder:
     name: str  # the provider's key for the folder: IMAP's path, Graph's immutable folder id

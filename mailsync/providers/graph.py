@@ -42,6 +42,7 @@ from mailsync.providers.base import (
     RawMessage,
     RemoteFolder,
     TemporaryFailure,
+    Throttled,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,14 +72,6 @@ def _remember(account_key: str, known: tuple[dict[str, str], frozenset[str]]) ->
         _well_known_ids.move_to_end(account_key)
         while len(_well_known_ids) > WELL_KNOWN_KEPT:
             _well_known_ids.popitem(last=False)
-
-
-class Throttled(TemporaryFailure):
-    """Graph asked to wait longer than a sync waits: the mailbox is paused until then."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class DeltaExpired(Exception):
