@@ -628,3 +628,35 @@ def test_syncs_do_not_ask_microsofts_discovery_endpoint_each_time(m365, client, 
         services.mailbox_sync(mailbox_id=mailbox.pk)
 
     assert discovery_requests() == asked
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "data"),
+    [
+        ("get", "mailbox-microsoft-callback", {}),
+        ("post", "mailbox-microsoft-callback", {"state": "x" * 5000, "code": "\x00"}),
+        ("get", "mailbox-microsoft-finish", {}),
+        ("get", "mailbox-microsoft-finish", {"state": "never-issued"}),
+        ("get", "mailbox-connect-microsoft", {"address": "not an address"}),
+        ("post", "mailbox-connect-microsoft", {"address": ALICE, "sync_since": "forever"}),
+        ("post", "mailbox-connect-shared", {"address": "@@", "sync_since": "90"}),
+    ],
+)
+def test_bad_input_to_the_sign_in_pages_is_a_page_not_an_error(
+    m365, client, owner, method, name, data
+):
+    response = getattr(client, method)(reverse(name), data)
+
+    assert response.status_code in (200, 302)
+    assert not Mailbox.objects.exists()
+
+
+def test_a_colleagues_shared_mailbox_cannot_be_reconnected_by_id(m365, client, owner):
+    colleague = UserFactory()
+    holder = UserFactory(parent=colleague, is_sync_only=True)
+    theirs = Mailbox.objects.create(owner=holder, address="team@contoso.com", provider="microsoft")
+
+    response = client.post(reverse("mailbox-reconnect-shared", args=[theirs.pk]))
+
+    assert said(response) == ["No such shared mailbox of yours."]
+    assert "microsoft_sign_in" not in client.session
