@@ -146,12 +146,13 @@ def connect() -> int:
     from django.core.management import call_command
 
     from hierarchy.models import User
-    from mailsync.services import mailbox_connect_microsoft
+    from mailsync.microsoft import MICROSOFT
+    from mailsync.services import mailbox_connect_oauth
 
     call_command("flush", interactive=False, verbosity=0)
     owner = User.objects.create_user("alice", email=ALICE)
-    mailbox = mailbox_connect_microsoft(
-        owner=owner, address=ALICE, sign_in=sign_in(), sync_since_days=None
+    mailbox = mailbox_connect_oauth(
+        owner=owner, via=MICROSOFT, address=ALICE, sign_in=sign_in(), sync_since_days=None
     )
     return int(mailbox.pk)
 

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from mailsync import microsoft
 from mailsync.models import Mailbox, Provider
+from mailsync.oauth import stored_credentials, token_cache_of
 from mailsync.providers.base import (
     AuthenticationFailed,
     MailProvider,
@@ -107,7 +108,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
     scopes = mailbox.connection_settings.get("scopes")
     tokens = microsoft.Tokens.load(
         str(mailbox.connection_settings.get("account_id", "")),
-        microsoft.token_cache_of(mailbox.credentials),
+        token_cache_of(mailbox.credentials),
         [str(s) for s in scopes] if isinstance(scopes, list) else None,
     )
     lock = threading.Lock()  # downloads run in threads; one refresh at a time
@@ -120,7 +121,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         with lock:
             if tokens.changed:
                 Mailbox.objects.filter(pk=mailbox.pk).update(
-                    credentials=microsoft.stored_credentials(tokens.serialized())
+                    credentials=stored_credentials(tokens.serialized())
                 )
 
     client = GraphClient(

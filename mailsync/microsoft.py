@@ -12,7 +12,6 @@ reference-error-codes); each one a user can meet is said here in a plain sentenc
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -25,7 +24,10 @@ import requests
 from django.conf import settings
 from msal.exceptions import MsalServiceError
 
+from mailsync.models import Provider
+from mailsync.oauth import SignedIn, SignedInAccount, SignInRefused
 from mailsync.providers.base import AuthenticationFailed, TemporaryFailure
+from mailsync.providers.graph import can_read_mailbox, signed_in_account
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +41,6 @@ TIMEOUT = 15  # seconds, for every call to the sign-in service
 # MSAL's cache of the sign-in service's discovery answers (a day), shared by every app object:
 # a sync builds one per mailbox, and would otherwise ask Microsoft's discovery endpoint each time.
 _MSAL_HTTP_CACHE: dict[str, Any] = {}
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """A finished sign-in: whose account, and the token cache to store (encrypted)."""
-
-    account_id: str  # MSAL's home_account_id: finds the tokens in the cache later
-    username: str  # the sign-in name (UPN)
-    access_token: str
-    token_cache: str
-
-
-class SignInRefused(Exception):
-    """The sign-in did not give Postcard access; `message` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def sign_in_origin() -> str:
@@ -195,7 +179,7 @@ UNREACHABLE = (
 STALE_SIGN_IN = (
     "This sign-in had expired or was started in another browser tab. Start again from "
     "Connect Microsoft 365."
-)
+)  # the same sentence as oauth.stale_sign_in(Provider.MICROSOFT)
 UNEXPECTED = "Microsoft's answer could not be used. Start the sign-in again."
 NO_TOKENS = "No Microsoft sign-in is stored for this mailbox: reconnect it."
 ADMIN_APPROVAL = (
@@ -282,13 +266,36 @@ def refresh_error(description: str | None) -> str:
     )
 
 
-def stored_credentials(token_cache: str) -> str:
-    """What `Mailbox.credentials` holds for a Microsoft mailbox (encrypted by the field)."""
-    return json.dumps({"msal_token_cache": token_cache})
+class MicrosoftSignIn:
+    """Microsoft's part of connecting by signing in (mailsync/oauth.py)."""
+
+    provider = Provider.MICROSOFT
+    label = "Microsoft"
+    mail_scopes = MAIL_SCOPES
+    shared_scopes = SHARED_SCOPES
+
+    def is_configured(self) -> bool:
+        return is_configured()
+
+    def sign_in_origin(self) -> str:
+        return sign_in_origin()
+
+    def sign_in_start(self, *, login_hint: str, scopes: list[str]) -> dict[str, Any]:
+        return sign_in_start(login_hint=login_hint, scopes=scopes)
+
+    def sign_in_finish(self, flow: dict[str, Any], answer: Mapping[str, str]) -> SignedIn:
+        return sign_in_finish(flow, answer)
+
+    def account(self, access_token: str) -> SignedInAccount:
+        found = signed_in_account(settings.MICROSOFT_GRAPH_URL, access_token)
+        return SignedInAccount(
+            primary=found.mail or found.user_principal_name,
+            login=found.user_principal_name or found.mail,
+            aliases=found.aliases,
+        )
+
+    def can_read(self, access_token: str, address: str) -> bool:
+        return can_read_mailbox(settings.MICROSOFT_GRAPH_URL, access_token, address)
 
 
-def token_cache_of(credentials: str) -> str:
-    try:
-        return str(json.loads(credentials or "{}").get("msal_token_cache", ""))
-    except ValueError:
-        return ""
+MICROSOFT = MicrosoftSignIn()

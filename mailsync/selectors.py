@@ -336,7 +336,9 @@ def _disconnected(mailbox: Mailbox, now: datetime, count: int) -> MailboxStatus:
         detail=f"{opening}Your settings and the {_emails(count)} are kept. {resume} to resume: "
         "only what changed since is fetched, nothing is imported twice.",
         action=StatusAction(
-            "Reconnect with Microsoft", reverse("mailbox-reconnect-microsoft"), "post"
+            "Reconnect with Microsoft",
+            reverse("mailbox-reconnect-oauth", args=[mailbox.provider]),
+            "post",
         )
         if signs_in
         else StatusAction("Reconnect", reverse("mailbox-reconnect"), "password"),

@@ -22,7 +22,6 @@ from django.utils import timezone
 from crm.core.addresses import clean_address
 from hierarchy.models import User
 from hierarchy.services import sync_only_user_create
-from mailsync import microsoft
 from mailsync.connections import (
     ImapAccount,
     account_of,
@@ -31,13 +30,13 @@ from mailsync.connections import (
     open_provider,
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
+from mailsync.oauth import OAuthSignIn, SignedIn, SignedInAccount, stored_credentials
 from mailsync.providers.base import (
     AuthenticationFailed,
     ProviderError,
     TemporaryFailure,
     Throttled,
 )
-from mailsync.providers.graph import can_read_mailbox, signed_in_account
 from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 
@@ -120,19 +119,24 @@ def _check_logins(account: ImapAccount) -> None:
         raise ValidationError({field: error.message}) from None
 
 
-def mailbox_connect_microsoft(
-    *, owner: User, address: str, sign_in: microsoft.SignedIn, sync_since_days: int | None = 90
+def mailbox_connect_oauth(
+    *,
+    owner: User,
+    via: OAuthSignIn,
+    address: str,
+    sign_in: SignedIn,
+    sync_since_days: int | None = 90,
 ) -> Mailbox:
-    """Save a Microsoft 365 mailbox its owner just signed in to, and start its first import.
-    The account signed in must be the mailbox's own (its primary address)."""
+    """Save a mailbox its owner just signed in to (`via` its provider), and start its first
+    import. The account signed in must be the mailbox's own (its main address)."""
     address = _free_address(owner, address)
-    _check_microsoft_account(sign_in, address)
+    _check_own_account(via, sign_in, address)
     mailbox = Mailbox.objects.create(
         owner=owner,
         address=address,
-        provider=Provider.MICROSOFT,
-        connection_settings=_microsoft_settings(sign_in),
-        credentials=microsoft.stored_credentials(sign_in.token_cache),
+        provider=via.provider,
+        connection_settings=_sign_in_settings(sign_in),
+        credentials=stored_credentials(sign_in.token_cache),
         sync_since_days=sync_since_days,
         next_sync_at=timezone.now(),
     )
@@ -140,24 +144,29 @@ def mailbox_connect_microsoft(
     return mailbox
 
 
-def mailbox_connect_shared_microsoft(
-    *, serves: User, address: str, sign_in: microsoft.SignedIn, sync_since_days: int | None = 90
+def mailbox_connect_shared(
+    *,
+    serves: User,
+    via: OAuthSignIn,
+    address: str,
+    sign_in: SignedIn,
+    sync_since_days: int | None = 90,
 ) -> Mailbox:
     """A shared (team) mailbox for `serves`, held by a sync-only user placed under them.
 
-    Signed in as the shared mailbox itself, or as `serves` with read access to it
-    (Mail.Read.Shared and a permission on the mailbox, given in Exchange)."""
+    Signed in as the shared mailbox itself, or as `serves` with read access to it (Microsoft:
+    Mail.Read.Shared and a permission on the mailbox, given in Exchange)."""
     try:
         address = clean_address(address)
     except ValidationError as error:
         raise ValidationError({"address": error.messages}) from None
     if Mailbox.objects.filter(address=address).exists():
         raise ValidationError(f"{address} is already connected in this CRM.")
-    itself = _check_shared_access(sign_in, address)
+    itself = _check_shared_access(via, sign_in, address)
     settings_ = {
-        **_microsoft_settings(sign_in),
+        **_sign_in_settings(sign_in),
         "graph_user": "me" if itself else f"users/{address}",
-        "scopes": microsoft.SHARED_SCOPES,
+        "scopes": via.shared_scopes,
     }
     with transaction.atomic():
         holder = sync_only_user_create(serves=serves, username=f"{serves.username}+{address}"[:150])
@@ -165,9 +174,9 @@ def mailbox_connect_shared_microsoft(
         mailbox = Mailbox.objects.create(
             owner=holder,
             address=address,
-            provider=Provider.MICROSOFT,
+            provider=via.provider,
             connection_settings=settings_,
-            credentials=microsoft.stored_credentials(sign_in.token_cache),
+            credentials=stored_credentials(sign_in.token_cache),
             sync_since_days=sync_since_days,
             next_sync_at=timezone.now(),
         )
@@ -175,34 +184,17 @@ def mailbox_connect_shared_microsoft(
     return mailbox
 
 
-def _check_shared_access(sign_in: microsoft.SignedIn, address: str) -> bool:
-    """True when signed in as the mailbox itself; else the sign-in must be able to read it."""
-    try:
-        account = signed_in_account(settings.MICROSOFT_GRAPH_URL, sign_in.access_token)
-        if _canonical(account.mail or account.user_principal_name) == address:
-            return True
-        if can_read_mailbox(settings.MICROSOFT_GRAPH_URL, sign_in.access_token, address):
-            return False
-    except ProviderError as error:
-        raise ValidationError(error.message) from None
-    raise ValidationError(
-        f"Microsoft 365 does not let {account.user_principal_name} read {address}. Ask your "
-        "Microsoft 365 administrator for read access to that mailbox (Full Access, or Read on "
-        "its folders), or sign in as the mailbox itself."
-    )
-
-
-def mailbox_reconnect_microsoft(*, mailbox: Mailbox, sign_in: microsoft.SignedIn) -> Mailbox:
-    """A new sign-in for a disconnected Microsoft 365 mailbox: folders, cursors and mail are
-    kept, so the sync resumes where it stopped and imports nothing again."""
-    if mailbox.provider != Provider.MICROSOFT:
-        raise ValidationError("This mailbox is not a Microsoft 365 mailbox.")
+def mailbox_reconnect_oauth(*, mailbox: Mailbox, via: OAuthSignIn, sign_in: SignedIn) -> Mailbox:
+    """A new sign-in for a disconnected mailbox: folders, cursors and mail are kept, so the
+    sync resumes where it stopped and imports nothing again."""
+    if mailbox.provider != via.provider:
+        raise ValidationError(f"This mailbox is not a {via.provider.label} mailbox.")
     if str(mailbox.connection_settings.get("graph_user", "me")).startswith("users/"):
-        _check_shared_access(sign_in, mailbox.address)  # read through a colleague's access
+        _check_shared_access(via, sign_in, mailbox.address)  # read through a colleague's access
     else:
-        _check_microsoft_account(sign_in, mailbox.address)
-    mailbox.connection_settings = {**mailbox.connection_settings, **_microsoft_settings(sign_in)}
-    mailbox.credentials = microsoft.stored_credentials(sign_in.token_cache)
+        _check_own_account(via, sign_in, mailbox.address)
+    mailbox.connection_settings = {**mailbox.connection_settings, **_sign_in_settings(sign_in)}
+    mailbox.credentials = stored_credentials(sign_in.token_cache)
     mailbox.state, mailbox.state_reason, mailbox.failures = MailboxState.ACTIVE, "", 0
     mailbox.next_sync_at, mailbox.paused_until = timezone.now(), None
     mailbox.save(
@@ -220,29 +212,50 @@ def mailbox_reconnect_microsoft(*, mailbox: Mailbox, sign_in: microsoft.SignedIn
     return mailbox
 
 
-def _microsoft_settings(sign_in: microsoft.SignedIn) -> dict[str, object]:
+def _sign_in_settings(sign_in: SignedIn) -> dict[str, object]:
     return {"account_id": sign_in.account_id, "username": sign_in.username}
 
 
-def _check_microsoft_account(sign_in: microsoft.SignedIn, address: str) -> None:
-    """The signed-in account's mailbox must be `address` itself: not an alias of it, not
-    another account (an alias's mail is the main address's; another account is not yours)."""
+def _signed_in_account(via: OAuthSignIn, sign_in: SignedIn) -> SignedInAccount:
     try:
-        account = signed_in_account(settings.MICROSOFT_GRAPH_URL, sign_in.access_token)
+        return via.account(sign_in.access_token)
     except ProviderError as error:
         raise ValidationError(error.message) from None
-    primary = _canonical(account.mail or account.user_principal_name)
+
+
+def _check_shared_access(via: OAuthSignIn, sign_in: SignedIn, address: str) -> bool:
+    """True when signed in as the mailbox itself; else the sign-in must be able to read it."""
+    account = _signed_in_account(via, sign_in)
+    if _canonical(account.primary) == address:
+        return True
+    try:
+        if via.can_read(sign_in.access_token, address):
+            return False
+    except ProviderError as error:
+        raise ValidationError(error.message) from None
+    raise ValidationError(
+        f"{via.provider.label} does not let {account.login} read {address}. Ask your "
+        f"{via.provider.label} administrator for read access to that mailbox (Full Access, or "
+        "Read on its folders), or sign in as the mailbox itself."
+    )
+
+
+def _check_own_account(via: OAuthSignIn, sign_in: SignedIn, address: str) -> None:
+    """The signed-in account's mailbox must be `address` itself: not an alias of it, not
+    another account (an alias's mail is the main address's; another account is not yours)."""
+    account = _signed_in_account(via, sign_in)
+    primary = _canonical(account.primary)
     if primary == address:
         return
     if address in {_canonical(alias) for alias in account.aliases}:
         raise ValidationError(
-            f"{address} is an alias of the Microsoft 365 mailbox {primary}: its mail arrives "
-            f"there. Connect {primary}, the mailbox's main address."
+            f"{address} is an alias of the {via.provider.label} mailbox {primary}: its mail "
+            f"arrives there. Connect {primary}, the mailbox's main address."
         )
     raise ValidationError(
-        f"You signed in to Microsoft as {account.user_principal_name or primary}, whose mailbox "
-        f'is {primary}, not {address}. Sign in with the account of {address} (choose "Use '
-        "another account\" on Microsoft's page), or connect that mailbox instead."
+        f"You signed in to {via.label} as {account.login or primary}, whose mailbox is "
+        f'{primary}, not {address}. Sign in with the account of {address} (choose "Use '
+        f"another account\" on {via.label}'s page), or connect that mailbox instead."
     )
 
 

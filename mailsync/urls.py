@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailsync import views, views_microsoft, views_settings
+from mailsync import views, views_oauth, views_settings
 
 urlpatterns = [
     # The full message page ("message") is routed by crm/cards: it links to contact cards.
@@ -23,34 +23,35 @@ urlpatterns = [
         views_settings.mailbox_connect_imap_page,
         name="mailbox-connect-imap",
     ),
+    # Providers one signs in to (mailsync/oauth.py), after "imap" and "provider" above.
     path(
-        "settings/mailbox/connect/microsoft/",
-        views_microsoft.connect_microsoft_page,
-        name="mailbox-connect-microsoft",
+        "settings/mailbox/connect/<str:provider>/",
+        views_oauth.connect_page,
+        name="mailbox-connect-oauth",
     ),
     path(
-        "settings/mailbox/connect/microsoft/callback/",
-        views_microsoft.microsoft_callback,
-        name="mailbox-microsoft-callback",
+        "settings/mailbox/connect/<str:provider>/callback/",
+        views_oauth.callback,
+        name="mailbox-oauth-callback",
     ),
     path(
-        "settings/mailbox/connect/microsoft/finish/",
-        views_microsoft.microsoft_finish,
-        name="mailbox-microsoft-finish",
+        "settings/mailbox/connect/<str:provider>/finish/",
+        views_oauth.finish,
+        name="mailbox-oauth-finish",
     ),
     path(
-        "settings/mailbox/reconnect/microsoft/",
-        views_microsoft.reconnect_microsoft,
-        name="mailbox-reconnect-microsoft",
+        "settings/mailbox/reconnect/<str:provider>/",
+        views_oauth.reconnect,
+        name="mailbox-reconnect-oauth",
     ),
     path(
-        "settings/mailbox/shared/connect/",
-        views_microsoft.connect_shared_page,
+        "settings/mailbox/shared/<str:provider>/connect/",
+        views_oauth.connect_shared_page,
         name="mailbox-connect-shared",
     ),
     path(
-        "settings/mailbox/shared/<int:mailbox_id>/reconnect/",
-        views_microsoft.reconnect_shared,
+        "settings/mailbox/shared/<str:provider>/<int:mailbox_id>/reconnect/",
+        views_oauth.reconnect_shared,
         name="mailbox-reconnect-shared",
     ),
     path("settings/mailbox/sync/", views_settings.mailbox_sync_now, name="mailbox-sync-now"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,8 +25,8 @@ from crm.core.forms import add_service_errors
 from hierarchy.models import User
 from mailsync.forms import AddressForm, DisconnectForm, ImapForm, ReconnectForm
 from mailsync.known_hosts import known_host
-from mailsync.microsoft import sign_in_origin
-from mailsync.models import Mailbox, Provider
+from mailsync.models import Mailbox
+from mailsync.oauth import sign_in_for
 from mailsync.selectors import (
     MailboxStatus,
     SyncState,
@@ -61,16 +62,14 @@ def with_own_mailbox(view: MailboxView) -> Callable[[HttpRequest], HttpResponse]
     return login_required(wrapper)
 
 
-def without_mailbox(
-    view: Callable[[HttpRequest], HttpResponse],
-) -> Callable[[HttpRequest], HttpResponse]:
+def without_mailbox(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The connect steps, only for users who have no mailbox yet."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if mailbox_of(_owner(request)) is not None:
             return redirect("mailbox-settings")
-        return view(request)
+        return view(request, *args, **kwargs)
 
     return login_required(wrapper)
 
@@ -90,8 +89,11 @@ def _status_page(
             "shared_mailboxes": list(shared_mailboxes_of(_owner(request))),
         },
     )
-    if mailbox.provider == Provider.MICROSOFT or shared_mailboxes_of(_owner(request)).exists():
-        response._csp_update = {"form-action": ["'self'", sign_in_origin()]}  # type: ignore[attr-defined]
+    # "Reconnect with Microsoft" (own or shared mailbox) leads to the provider's sign-in.
+    providers = {mailbox.provider, *(m.provider for m in shared_mailboxes_of(_owner(request)))}
+    origins = [via.sign_in_origin() for via in map(sign_in_for, providers) if via is not None]
+    if origins:
+        response._csp_update = {"form-action": ["'self'", *origins]}  # type: ignore[attr-defined]
     return response
 
 
@@ -167,7 +169,8 @@ def mailbox_connect_provider_page(request: HttpRequest) -> HttpResponse:
             "address": address,
             "known": known_host(address),
             "imap_url": step_url("mailbox-connect-imap", address),
-            "microsoft_url": step_url("mailbox-connect-microsoft", address),
+            "microsoft_url": f"{reverse('mailbox-connect-oauth', args=['microsoft'])}?"
+            + urlencode({"address": address}),
             "step": 2,
         },
     )

@@ -20,6 +20,12 @@ from tests.mailsync.sync_helpers import email
 from tests.servers.conftest_fixtures import microsoft  # noqa: F401
 from tests.servers.microsoft import point_postcard_at
 
+
+def ms_url(name: str, *args: object) -> str:
+    """A sign-in page's URL for Microsoft 365 (mailsync/views_oauth.py)."""
+    return reverse(name, args=["microsoft", *args])
+
+
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
 ALICE = "alice@contoso.com"
@@ -27,7 +33,7 @@ ALICE = "alice@contoso.com"
 
 @pytest.fixture
 def m365(microsoft, settings, live_server):  # noqa: F811
-    point_postcard_at(microsoft, settings, live_server.url + reverse("mailbox-microsoft-callback"))
+    point_postcard_at(microsoft, settings, live_server.url + ms_url("mailbox-oauth-callback"))
     return microsoft
 
 
