@@ -23,9 +23,9 @@ from mailsync.models import (
     MailboxState,
     Message,
     ParticipantRole,
-    Provider,
     SyncRun,
 )
+from mailsync.oauth import sign_in_for
 
 # Pages that show mail never read a mailbox's connection settings or credentials: decrypting
 # them is the sync's and the settings page's business, and a lost key must not break cards.
@@ -328,19 +328,19 @@ def _demo(mailbox: Mailbox, now: datetime, count: int) -> MailboxStatus:
 def _disconnected(mailbox: Mailbox, now: datetime, count: int) -> MailboxStatus:
     by_you = mailbox.state_reason.lower().startswith("disconnected by you")
     opening = f"You stopped the sync of {mailbox.address}. " if by_you else ""
-    signs_in = mailbox.provider == Provider.MICROSOFT
-    resume = "Sign in to Microsoft again" if signs_in else "Enter the password"
+    via = sign_in_for(mailbox.provider)  # a provider one signs in to, or None (IMAP)
+    resume = f"Sign in to {via.label} again" if via else "Enter the password"
     return MailboxStatus(
         state=SyncState.DISCONNECTED,
         headline="Disconnected",
         detail=f"{opening}Your settings and the {_emails(count)} are kept. {resume} to resume: "
         "only what changed since is fetched, nothing is imported twice.",
         action=StatusAction(
-            "Reconnect with Microsoft",
+            f"Reconnect with {via.label}",
             reverse("mailbox-reconnect-oauth", args=[mailbox.provider]),
             "post",
         )
-        if signs_in
+        if via
         else StatusAction("Reconnect", reverse("mailbox-reconnect"), "password"),
         # No reason at all: a mailbox saved without its password (admin, an old import).
         error="" if mailbox.state_reason else "No password is stored for this mailbox.",
