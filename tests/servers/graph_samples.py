@@ -84,9 +84,9 @@ class SampleGraph:
         path, query = _key(url)
         for exchange in self.exchanges:
             want_path, want_query = _key(exchange.url)
-            if exchange.method == method and want_path == path:
-                if all(query.get(k) == v for k, v in want_query.items()):
-                    return exchange
+            same_query = all(query.get(k) == v for k, v in want_query.items())
+            if exchange.method == method and want_path == path and same_query:
+                return exchange
         return None
 
     def _body(self, exchange: Exchange) -> bytes:
