@@ -87,7 +87,7 @@ def user_move(*, user: User, new_parent: User | None) -> list[CapWarning]:
     return _warnings_for(list(User.objects.filter(pk__in=grown)), tree_after)
 
 
-def sync_only_user_create(*, serves: User, username: str | None = None) -> User:
+def sync_only_user_create(*, serves: User, username: str | None = None, email: str = "") -> User:
     """A user that holds a second mailbox for `serves`: sits under them, cannot log in."""
     username = username or f"{serves.username}-mailbox-2"
     if User.objects.filter(username=username).exists():
@@ -97,6 +97,7 @@ def sync_only_user_create(*, serves: User, username: str | None = None) -> User:
             username=username,
             first_name=serves.first_name,
             last_name=f"{serves.last_name} (2nd mailbox)".strip(),
+            email=email,
             is_sync_only=True,
             parent=User.objects.get(pk=serves.pk),
             visibility_level=VisibilityLevel.OWN,

@@ -25,7 +25,7 @@ from django.conf import settings
 from msal.exceptions import MsalServiceError
 
 from mailsync.models import Provider
-from mailsync.oauth import SignedIn, SignedInAccount, SignInRefused
+from mailsync.oauth import SignedIn, SignedInAccount, SignInRefused, stale_sign_in
 from mailsync.providers.base import AuthenticationFailed, TemporaryFailure
 from mailsync.providers.graph import can_read_mailbox, signed_in_account
 
@@ -98,7 +98,7 @@ def sign_in_finish(flow: dict[str, Any], answer: Mapping[str, str]) -> SignedIn:
     try:
         result = _app(cache).acquire_token_by_auth_code_flow(flow, dict(answer))
     except ValueError:  # state mismatch, a replayed or foreign answer (MSAL checks it)
-        raise SignInRefused(STALE_SIGN_IN) from None
+        raise SignInRefused(stale_sign_in(Provider.MICROSOFT)) from None
     except (requests.RequestException, MsalServiceError):
         raise SignInRefused(UNREACHABLE) from None
     if "error" in result:
@@ -176,10 +176,6 @@ UNREACHABLE = (
     "Could not reach Microsoft's sign-in service. Check the server's internet connection and try "
     "again in a few minutes."
 )
-STALE_SIGN_IN = (
-    "This sign-in had expired or was started in another browser tab. Start again from "
-    "Connect Microsoft 365."
-)  # the same sentence as oauth.stale_sign_in(Provider.MICROSOFT)
 UNEXPECTED = "Microsoft's answer could not be used. Start the sign-in again."
 NO_TOKENS = "No Microsoft sign-in is stored for this mailbox: reconnect it."
 ADMIN_APPROVAL = (

@@ -169,8 +169,9 @@ def mailbox_connect_shared(
         "scopes": via.shared_scopes,
     }
     with transaction.atomic():
-        holder = sync_only_user_create(serves=serves, username=f"{serves.username}+{address}"[:150])
-        User.objects.filter(pk=holder.pk).update(email=address)
+        holder = sync_only_user_create(
+            serves=serves, username=f"{serves.username}+{address}"[:150], email=address
+        )
         mailbox = Mailbox.objects.create(
             owner=holder,
             address=address,

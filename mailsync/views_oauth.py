@@ -73,11 +73,6 @@ def allowing_sign_in(response: HttpResponse, via: OAuthSignIn) -> HttpResponse:
     return response
 
 
-def _connect_url(via: OAuthSignIn, address: str) -> str:
-    url = reverse("mailbox-connect-oauth", args=[via.provider.value])
-    return f"{url}?{urlencode({'address': address})}"
-
-
 @require_http_methods(["GET", "POST"])
 @without_mailbox
 @with_sign_in
@@ -95,7 +90,7 @@ def connect_page(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
             address=address,
             purpose="connect",
             sync_since_days=form.sync_since_days(),
-            back=_connect_url(via, address),
+            back=step_url("mailbox-connect-oauth", address, via.provider.value),
         )
     context = {
         "via": via,

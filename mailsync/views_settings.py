@@ -135,8 +135,8 @@ def mailbox_status_json(request: HttpRequest) -> HttpResponse:
 # --- connecting: address, provider, IMAP settings ---------------------------------------
 
 
-def step_url(name: str, address: str) -> str:
-    return f"{reverse(name)}?{urlencode({'address': address})}"
+def step_url(name: str, address: str, *args: str) -> str:
+    return f"{reverse(name, args=args)}?{urlencode({'address': address})}"
 
 
 def _address_from_query(request: HttpRequest) -> str | None:
@@ -169,8 +169,7 @@ def mailbox_connect_provider_page(request: HttpRequest) -> HttpResponse:
             "address": address,
             "known": known_host(address),
             "imap_url": step_url("mailbox-connect-imap", address),
-            "microsoft_url": f"{reverse('mailbox-connect-oauth', args=['microsoft'])}?"
-            + urlencode({"address": address}),
+            "microsoft_url": step_url("mailbox-connect-oauth", address, "microsoft"),
             "step": 2,
         },
     )
