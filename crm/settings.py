@@ -271,6 +271,21 @@ MICROSOFT_REDIRECT_URI = env_str(
 # The sign-in service and Graph: changed only by the tests, which run both here.
 MICROSOFT_LOGIN_URL = env_str("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
 MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0")
+# Google Workspace and Gmail over the Gmail API (README, "Connecting Google"): one OAuth client
+# (type "Web application") per installation, set by the operator.
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "")
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "")
+GOOGLE_REDIRECT_URI = env_str(
+    "GOOGLE_REDIRECT_URI", f"{SITE_URL}/settings/mailbox/connect/google/callback/"
+)
+# Units per user per minute Postcard stays under (Gmail's documented per-user limit is 15,000;
+# developers.google.com/gmail/api/reference/quota).
+GOOGLE_QUOTA_UNITS_PER_MINUTE = env_int("GOOGLE_QUOTA_UNITS_PER_MINUTE", 15_000)
+# Google's sign-in service and the Gmail API: changed only by the tests, which run both here.
+GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/v2/auth")
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke")
+GOOGLE_GMAIL_URL = env_str("GOOGLE_GMAIL_URL", "https://gmail.googleapis.com/")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at
@@ -339,7 +354,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # At DEBUG these write OAuth codes, PKCE verifiers and tokens into the log: never.
+        "requests_oauthlib": {"level": "WARNING"},
+        "oauthlib": {"level": "WARNING"},
+    },
 }
 
 # Cross-mailbox visibility: the most mailboxes one user may see, their own included.

@@ -5,7 +5,8 @@ flow kept in the session and used once, the answer parked under its `state`, the
 account checked against the address being connected (aliases and other accounts refused), the
 token cache stored encrypted in `Mailbox.credentials`, reconnecting without importing again, and
 shared mailboxes held by sync-only users. A provider adds one `OAuthSignIn` (Microsoft:
-`mailsync/microsoft.py`) and its mail provider module (`providers/graph.py`).
+`mailsync/microsoft.py`, Google: `mailsync/google.py`) and its mail provider module
+(`providers/graph.py`, `providers/gmail.py`).
 """
 
 from __future__ import annotations
@@ -86,9 +87,13 @@ def token_cache_of(credentials: str) -> str:
 
 def sign_in_for(key: str) -> OAuthSignIn | None:
     """The sign-in of the provider named in a URL ("microsoft"), or None."""
+    from mailsync.google import GOOGLE
     from mailsync.microsoft import MICROSOFT
 
-    providers: dict[str, OAuthSignIn] = {MICROSOFT.provider.value: MICROSOFT}
+    providers: dict[str, OAuthSignIn] = {
+        MICROSOFT.provider.value: MICROSOFT,
+        GOOGLE.provider.value: GOOGLE,
+    }
     return providers.get(key)
 
 

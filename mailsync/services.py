@@ -22,6 +22,7 @@ from django.utils import timezone
 from crm.core.addresses import clean_address
 from hierarchy.models import User
 from hierarchy.services import sync_only_user_create
+from mailsync import google
 from mailsync.connections import (
     ImapAccount,
     account_of,
@@ -30,7 +31,13 @@ from mailsync.connections import (
     open_provider,
 )
 from mailsync.models import BodyAccess, Mailbox, MailboxState, Message, Provider, SyncRun
-from mailsync.oauth import OAuthSignIn, SignedIn, SignedInAccount, stored_credentials
+from mailsync.oauth import (
+    OAuthSignIn,
+    SignedIn,
+    SignedInAccount,
+    stored_credentials,
+    token_cache_of,
+)
 from mailsync.providers.base import (
     AuthenticationFailed,
     ProviderError,
@@ -97,11 +104,22 @@ def _free_address(owner: User, raw: str) -> str:
                 "support for a second mailbox (a sync-only user)."
             }
         )
-    if Mailbox.objects.filter(address=address).exists():
-        raise ValidationError(
-            {"address": f"{address} is already connected by another user of this CRM."}
-        )
+    holder = Mailbox.objects.filter(address=address).select_related("owner").first()
+    if holder is not None:
+        raise ValidationError({"address": _held_by(address, holder.owner, asking=owner)})
     return address
+
+
+def _held_by(address: str, holder: User, *, asking: User) -> str:
+    """Who holds an address already: their name for everyone, their login address only for
+    support staff (a colleague's address is not everyone's to see)."""
+    who = holder.get_full_name() or "another user"
+    if asking.is_staff:
+        who = f"{who} ({holder.email or holder.username})"
+    return (
+        f"{address} is already connected in this CRM by {who}. One address is synchronized "
+        "for one user only: ask them or support to disconnect it first."
+    )
 
 
 def _check_logins(account: ImapAccount) -> None:
@@ -234,6 +252,11 @@ def _check_shared_access(via: OAuthSignIn, sign_in: SignedIn, address: str) -> b
             return False
     except ProviderError as error:
         raise ValidationError(error.message) from None
+    if via.provider == Provider.GOOGLE:  # no delegated reading through the Gmail API
+        raise ValidationError(
+            f"You signed in to Google as {account.login}, not as {address}. Sign in as "
+            f"{address} itself: Google lets apps read a mailbox only as its own account."
+        )
     raise ValidationError(
         f"{via.provider.label} does not let {account.login} read {address}. Ask your "
         f"{via.provider.label} administrator for read access to that mailbox (Full Access, or "
@@ -289,16 +312,32 @@ def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
     return mailbox
 
 
-def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> None:
-    """Stop syncing. Stored credentials are always deleted; synced mail only if asked."""
+def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> str:
+    """Stop syncing. Stored credentials are always deleted, and revoked at the provider where
+    it has tokens to revoke (Google); synced mail is deleted only if asked. Returns a warning
+    for the user when the provider could not be told ("" otherwise)."""
+    warning = _revoke_at_provider(mailbox)
     if not keep_emails:
         mailbox.delete()
-        return
+        return warning
     Mailbox.objects.filter(pk=mailbox.pk).update(
         credentials="",
         state=MailboxState.DISCONNECTED,
         state_reason="Disconnected by you. The synchronized emails were kept.",
         next_sync_at=None,
+    )
+    return warning
+
+
+def _revoke_at_provider(mailbox: Mailbox) -> str:
+    """Google keeps a grant until it is revoked (Microsoft's refresh tokens simply lapse)."""
+    if mailbox.provider != Provider.GOOGLE or not mailbox.credentials:
+        return ""
+    if google.revoke(token_cache_of(mailbox.credentials)):
+        return ""
+    return (
+        "Google could not be reached to end Postcard's access: remove Postcard at "
+        "myaccount.google.com/permissions to end it there too."
     )
 
 

@@ -22,6 +22,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -35,6 +36,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hierarchy.models import User
 from mailsync.forms import AddressForm, HistoryForm
+from mailsync.models import Provider
 from mailsync.oauth import OAuthSignIn, SignInRefused, sign_in_for, stale_sign_in
 from mailsync.selectors import mailbox_of, shared_mailboxes_of
 from mailsync.services import (
@@ -99,6 +101,8 @@ def connect_page(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
         "configured": via.is_configured(),
         "change_url": step_url("mailbox-connect-provider", address),
         "step": 3,
+        # Google Workspace admins trust an app by its client id (shown in the hint).
+        "client_id": settings.GOOGLE_CLIENT_ID if via.provider == Provider.GOOGLE else "",
     }
     return allowing_sign_in(render(request, "mailsync/settings_oauth.html", context), via)
 

@@ -170,6 +170,7 @@ def mailbox_connect_provider_page(request: HttpRequest) -> HttpResponse:
             "known": known_host(address),
             "imap_url": step_url("mailbox-connect-imap", address),
             "microsoft_url": step_url("mailbox-connect-oauth", address, "microsoft"),
+            "google_url": step_url("mailbox-connect-oauth", address, "google"),
             "step": 2,
         },
     )
@@ -250,8 +251,10 @@ def mailbox_disconnect_page(request: HttpRequest, mailbox: Mailbox) -> HttpRespo
     can_keep = status.can_sync
     form = DisconnectForm(request.POST if request.method == "POST" else None, can_keep=can_keep)
     if request.method == "POST" and form.is_valid():
-        mailbox_disconnect(mailbox=mailbox, keep_emails=form.keep_emails)
+        warning = mailbox_disconnect(mailbox=mailbox, keep_emails=form.keep_emails)
         messages.success(request, _disconnected_message(status, keep=form.keep_emails))
+        if warning:
+            messages.warning(request, warning)
         return redirect("mailbox-connect" if status.state == SyncState.DEMO else "mailbox-settings")
     return render(
         request,

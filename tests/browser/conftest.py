@@ -56,6 +56,21 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
 
 
 @pytest.fixture
+def sign_in_page(browser: Browser, live_server) -> Iterator[Page]:
+    """`page` for tests that go through a fake sign-in service (Microsoft's, Google's): those
+    serve HTTPS with a test CA Chromium does not know, so certificate errors are ignored (the
+    product's own calls verify it, through the CA file)."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        base_url=live_server.url,
+        ignore_https_errors=True,
+    )
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def screenshots_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

@@ -7,11 +7,9 @@ context ignores certificate errors for it (Postcard's own calls verify it, throu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from mailsync.models import Mailbox, MailboxState, Provider
 from tests.browser.signin import sign_in
@@ -38,15 +36,8 @@ def m365(microsoft, settings, live_server):  # noqa: F811
 
 
 @pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900},
-        base_url=live_server.url,
-        ignore_https_errors=True,  # the fake sign-in service's test CA
-    )
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
+def page(sign_in_page: Page) -> Page:
+    return sign_in_page
 
 
 def make_alice():

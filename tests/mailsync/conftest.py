@@ -4,6 +4,7 @@ from tests.servers.conftest_fixtures import (  # noqa: F401
     dovecot_all_mail,
     dovecot_plain,
     dovecot_recorded,
+    google,
     microsoft,
     smtp_server,
 )

@@ -193,7 +193,7 @@ def test_an_address_connected_by_another_user_gets_a_clear_error(connected, clie
 
     response = client.post(CONNECT, form_data(servers))
 
-    assert "already connected by another user" in " ".join(errors_of(response)["address"])
+    assert "is already connected in this CRM by" in " ".join(errors_of(response)["address"])
     assert Mailbox.objects.count() == 1
 
 

@@ -9,16 +9,12 @@ a.archer@contoso.com); Bob's bob@contoso.com.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -29,7 +25,7 @@ from mailsync.models import Mailbox, MailboxState, Message, Provider
 from mailsync.providers import graph
 from tests.factories import UserFactory, make_contact
 from tests.mailsync.sync_helpers import email, run_sync, subjects
-from tests.mailsync.test_sync_service import ROOT, database_url, kill_at_random_point
+from tests.mailsync.test_sync_service import sync_killed_then_resumed
 from tests.servers.microsoft import point_postcard_at
 from tests.servers.microsoft_identity import form_fields
 
@@ -457,34 +453,20 @@ def test_sync_killed_at_a_random_point_resumes_with_exactly_the_right_messages(m
     for n in range(total):
         deliver(m365, n)
     mailbox = connect(client)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "MAILBOX_SYNC_BATCH": "25",  # many commits, so the kill lands mid-import
-        **{
-            name: str(getattr(settings, name))
-            for name in (
-                "MICROSOFT_CLIENT_ID",
-                "MICROSOFT_CLIENT_SECRET",
-                "MICROSOFT_LOGIN_URL",
-                "MICROSOFT_TENANT",
-                "MICROSOFT_GRAPH_URL",
-                "MICROSOFT_REDIRECT_URI",
-            )
-        },
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "mailbox_sync", ALICE],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    kill_at_random_point(worker, total)
-    Mailbox.objects.filter(pk=mailbox.pk).update(lease_until="2000-01-01T00:00:00Z")  # lapses
 
-    outcome = services.mailbox_sync(mailbox_id=mailbox.pk)
+    outcome = sync_killed_then_resumed(
+        mailbox,
+        ALICE,
+        total,
+        (
+            "MICROSOFT_CLIENT_ID",
+            "MICROSOFT_CLIENT_SECRET",
+            "MICROSOFT_LOGIN_URL",
+            "MICROSOFT_TENANT",
+            "MICROSOFT_GRAPH_URL",
+            "MICROSOFT_REDIRECT_URI",
+        ),
+    )
 
     assert outcome.ran
     assert outcome.error == ""

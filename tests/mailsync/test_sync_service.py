@@ -180,6 +180,33 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
+def sync_killed_then_resumed(mailbox, address: str, total: int, setting_names: tuple[str, ...]):
+    """Run `manage.py mailbox_sync` in another process (a worker) with the provider's settings,
+    SIGKILL it at a random point of the import, let its lease lapse, and sync again here: the
+    second sync's outcome."""
+    from django.conf import settings as django_settings
+
+    from mailsync import services
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "MAILBOX_SYNC_BATCH": "25",  # many commits, so the kill lands mid-import
+        **{name: str(getattr(django_settings, name)) for name in setting_names},
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "mailbox_sync", address],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kill_at_random_point(worker, total)
+    Mailbox.objects.filter(pk=mailbox.pk).update(lease_until="2000-01-01T00:00:00Z")  # lapses
+    return services.mailbox_sync(mailbox_id=mailbox.pk)
+
+
 def database_url() -> str:
     settings = connection.settings_dict
     user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432

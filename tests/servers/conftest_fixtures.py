@@ -21,6 +21,13 @@ POSTCARD_REQUIRE_SERVERS=1 (CI) turns that skip into a failure.
   API) with a registered app (`.client_id`, `.client_secret`, `.redirect_uri`,
   `.add_redirect_uri(uri)`) and users alice and bob (password "secret"). REQUESTS_CA_BUNDLE
   points at `.ca_pem_path` during the test. Pure Python: never skipped, no `server` mark needed.
+- `google`: a fake Google (tests/servers/google.py): the OAuth server over HTTPS (`.auth_uri`,
+  `.token_uri`, `.revoke_uri`, `.client_config()` for google-auth-oauthlib's Flow) and the Gmail
+  API (`.gmail_url`, the api_endpoint for googleapiclient's `build`) around fresh
+  `GoogleAccounts` (`.accounts`, the control API) with a registered client (`.client_id`,
+  `.client_secret`, `.redirect_uri`, `.add_redirect_uri(uri)`) and the users alice@acme.test
+  (Workspace), bob@gmail.com and carol@blocked.test (Workspace, app blocked by its admin),
+  password "secret". REQUESTS_CA_BUNDLE points at `.ca_pem_path` during the test. Pure Python.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import pytest
 from tests.servers.dovecot import DOVEADM, DOVECOT, Dovecot
 
 if TYPE_CHECKING:
+    from tests.servers.google import GoogleCloud
     from tests.servers.microsoft import MicrosoftCloud
     from tests.servers.smtp import SmtpServer
 
@@ -109,6 +117,20 @@ def microsoft(monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftCloud]:
     from tests.servers.microsoft import MicrosoftCloud
 
     with MicrosoftCloud() as cloud:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cloud.ca_pem_path)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        yield cloud
+
+
+@pytest.fixture
+def google(monkeypatch: pytest.MonkeyPatch) -> Iterator[GoogleCloud]:
+    """Fresh servers and accounts per test (a few milliseconds; the CA and the id-token signing
+    key are made once per process). The test CA goes into REQUESTS_CA_BUNDLE, for
+    google-auth-oauthlib, google-auth and the code under test alike (requests takes it over
+    `verify=`); CURL_CA_BUNDLE is cleared because requests would otherwise fall back to it."""
+    from tests.servers.google import GoogleCloud
+
+    with GoogleCloud() as cloud:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", cloud.ca_pem_path)
         monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
         yield cloud

@@ -25,18 +25,14 @@ import html
 import json
 import re
 import secrets
-import ssl
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
-import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.datastructures import MultiDict
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -52,21 +48,12 @@ from tests.servers.microsoft_tenant import (
     new_guid,
     utcnow,
 )
+from tests.servers.tls import local_ca, server_context
 
 HOST = "127.0.0.1"
 # Form fields never written to the request log.
 SECRET_FIELDS = frozenset({"client_secret", "password", "client_assertion"})
 SIGNING_KEY_ID = "fake-entra-signing-key"
-
-
-@cache
-def _tls() -> tuple[trustme.CA, str]:
-    """One CA and server certificate per test process (creating them costs more than a test)."""
-    ca = trustme.CA()
-    directory = tempfile.mkdtemp(prefix="fake-entra-ca-")
-    pem_path = str(Path(directory) / "ca.pem")
-    ca.cert_pem.write_to_path(pem_path)
-    return ca, pem_path
 
 
 @cache
@@ -97,9 +84,8 @@ class IdentityServer:
 
     def __init__(self, tenant: MicrosoftTenant) -> None:
         self.tenant = tenant
-        ca, self.ca_pem_path = _tls()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(HOST, "localhost").configure_cert(context)
+        _, self.ca_pem_path = local_ca()
+        context = server_context()
         # make_server binds the socket now, so the port is ours before the thread starts.
         self._server: BaseWSGIServer = make_server(
             HOST,

@@ -1,0 +1,131 @@
+"""A fake Google for tests: the OAuth server (HTTPS) and the Gmail API, one shared state.
+
+    with GoogleCloud() as google:
+        flow = Flow.from_client_config(google.client_config(), scopes=[...],
+                                       redirect_uri=google.redirect_uri)
+        google.accounts.deliver("alice@acme.test", raw_mime)
+        service = build("gmail", "v1", credentials=creds,
+                        client_options={"api_endpoint": google.gmail_url})
+
+The pieces: `gmail_state.GoogleAccounts` (state and control API), `google_identity.
+GoogleIdentityServer` (what google-auth-oauthlib and google-auth talk to: sign-in page, token and
+revoke endpoints), `gmail.GmailServer` (what google-api-python-client talks to). The accounts
+start with one registered web client and three users, password "secret" each:
+
+- alice@acme.test: Google Workspace (domain acme.test), "Alice Archer", a verified send-as
+  alias sales@acme.test.
+- bob@gmail.com: a consumer Gmail account.
+- carol@blocked.test: Google Workspace whose admin has restricted our app
+  (`accounts.block_app("blocked.test")`): her sign-in ends on Google's admin_policy_enforced page.
+
+oauthlib and google-auth reach the token endpoint through requests, which prefers
+REQUESTS_CA_BUNDLE over `verify=`: point that variable at `ca_pem_path` (the `google` fixture
+does). Gmail is plain http, so httplib2 (which ignores that variable) needs nothing.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from tests.servers.gmail import GmailServer
+from tests.servers.gmail_state import GoogleAccounts, OAuthClient
+from tests.servers.google_identity import GoogleIdentityServer
+
+DEFAULT_REDIRECT_URI = "http://testserver/settings/mailbox/connect/google/callback/"
+
+
+class GoogleCloud:
+    """Both fakes around one fresh `GoogleAccounts`."""
+
+    def __init__(self, *, redirect_uri: str = DEFAULT_REDIRECT_URI) -> None:
+        self.accounts = GoogleAccounts(redirect_uris=[redirect_uri])
+        self.redirect_uri = redirect_uri
+        self.identity = GoogleIdentityServer(self.accounts)
+        try:
+            self.gmail = GmailServer(self.accounts)
+        except BaseException:
+            self.identity.close()
+            raise
+
+    @property
+    def client(self) -> OAuthClient:
+        return self.accounts.client
+
+    @property
+    def client_id(self) -> str:
+        return self.client.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.client.client_secret
+
+    @property
+    def auth_uri(self) -> str:
+        return self.identity.auth_uri
+
+    @property
+    def token_uri(self) -> str:
+        return self.identity.token_uri
+
+    @property
+    def revoke_uri(self) -> str:
+        return self.identity.revoke_uri
+
+    @property
+    def gmail_url(self) -> str:
+        """The api_endpoint for `build("gmail", "v1", client_options=...)`, ending in "/"."""
+        return self.gmail.base_url
+
+    @property
+    def ca_pem_path(self) -> str:
+        return self.identity.ca_pem_path
+
+    def client_config(self) -> dict[str, Any]:
+        """The "web" client secrets JSON Google's console offers, aimed at these fakes (for
+        google_auth_oauthlib.flow.Flow.from_client_config)."""
+        return {
+            "web": {
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "auth_uri": self.auth_uri,
+                "token_uri": self.token_uri,
+                "redirect_uris": list(self.client.redirect_uris),
+            }
+        }
+
+    def add_redirect_uri(self, uri: str) -> None:
+        """Register one more redirect URI (a browser test's live-server callback)."""
+        with self.accounts.lock:
+            if uri not in self.client.redirect_uris:
+                self.client.redirect_uris.append(uri)
+
+    def close(self) -> None:
+        try:
+            self.gmail.close()
+        finally:
+            self.identity.close()
+
+    def __enter__(self) -> GoogleCloud:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def point_postcard_at(cloud: GoogleCloud, settings: Any, callback_url: str) -> None:
+    """Postcard's settings as an operator sets them for Google, aimed at these fakes, with
+    `callback_url` registered as the client's redirect URI."""
+    cloud.add_redirect_uri(callback_url)
+    settings.GOOGLE_CLIENT_ID = cloud.client_id
+    settings.GOOGLE_CLIENT_SECRET = cloud.client_secret
+    settings.GOOGLE_AUTH_URI = cloud.auth_uri
+    settings.GOOGLE_TOKEN_URI = cloud.token_uri
+    settings.GOOGLE_REVOKE_URI = cloud.revoke_uri
+    settings.GOOGLE_GMAIL_URL = cloud.gmail_url
+    settings.GOOGLE_REDIRECT_URI = callback_url
