@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "mailsync.tasks.mailboxes_sync_due",
         "schedule": float(min(MAILBOX_SYNC_INTERVAL_SECONDS, 60)),
     },
+    # Calendar pushes whose retry time has come, and any whose queue message was lost.
+    "calendar-pushes-due": {"task": "calendars.tasks.calendar_pushes_due", "schedule": 30.0},
     "mailboxes-reconcile": {
         "task": "mailsync.tasks.mailboxes_reconcile",
         "schedule": float(MAILBOX_RECONCILE_INTERVAL_SECONDS),

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("crm.activities.urls")),
     path("", include("crm.cards.urls")),
     path("", include("mailsync.urls")),
+    path("", include("calendars.urls")),
     path("api/", include("crm.api.urls")),
     path("admin/", admin.site.urls),
 ]

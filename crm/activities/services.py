@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from calendars.models import ItemKind
+from calendars.services import calendar_push_soon
 from crm.accounts.models import Account
 from crm.activities.models import Meeting, Task
 from crm.contacts.models import Contact
@@ -43,6 +45,7 @@ def meeting_create(
     meeting.full_clean()
     meeting.save()
     meeting.contacts.set(contacts)
+    _push_soon(meeting)
     return meeting
 
 
@@ -66,6 +69,7 @@ def meeting_update(
     meeting.full_clean()
     meeting.save()
     meeting.contacts.set(contacts)
+    _push_soon(meeting)
     return meeting
 
 
@@ -93,6 +97,7 @@ def task_create(
     task.full_clean()
     task.save()
     task.contacts.set(contacts)
+    _push_soon(task)
     return task
 
 
@@ -115,6 +120,7 @@ def task_update(
     task.full_clean()
     task.save()
     task.contacts.set(contacts)
+    _push_soon(task)
     return task
 
 
@@ -123,12 +129,24 @@ def task_set_done(*, task: Task, done: bool) -> Task:
     if done != task.is_done:
         task.done_at = timezone.now() if done else None
         task.save(update_fields=["done_at", "updated_at"])
+        _push_soon(task)
     return task
 
 
 def meeting_delete(*, meeting: Meeting) -> None:
+    meeting_id = meeting.pk
     meeting.delete()
+    calendar_push_soon(ItemKind.MEETING, meeting_id)  # takes its copy out of the calendar
 
 
 def task_delete(*, task: Task) -> None:
+    task_id = task.pk
     task.delete()
+    calendar_push_soon(ItemKind.TASK, task_id)
+
+
+def _push_soon(item: Meeting | Task) -> None:
+    """The item's external calendar copy follows (calendars/): queued after commit. Only an
+    item flagged now, or pushed before, has anything to do."""
+    kind = ItemKind.MEETING if isinstance(item, Meeting) else ItemKind.TASK
+    calendar_push_soon(kind, item.pk, item.owner if item.show_in_external_calendar else None)

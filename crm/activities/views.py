@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from calendars.selectors import push_status
 from crm.activities.forms import MeetingForm, TaskForm
 from crm.activities.models import Meeting, Task
 from crm.activities.selectors import (
@@ -175,7 +176,13 @@ def _detail_page(request: HttpRequest, activity: Meeting | Task, kind: str) -> H
     return render(
         request,
         "activities/detail.html",
-        {"activity": activity, "kind": kind, "next": back, "list_url": reverse(f"{kind}-list")},
+        {
+            "activity": activity,
+            "kind": kind,
+            "next": back,
+            "list_url": reverse(f"{kind}-list"),
+            "push": push_status(kind, activity.pk),
+        },
     )
 
 

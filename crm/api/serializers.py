@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from calendars.models import PushState
+from calendars.selectors import push_status, status_of
 from crm.accounts.models import Account, AccountDomain
 from crm.accounts.selectors import ACCOUNT_SORTS
 from crm.activities.models import Meeting, Task
@@ -242,19 +245,45 @@ _ACTIVITY_FIELDS = [
 ]  # fmt: skip
 
 
-class MeetingSerializer(serializers.ModelSerializer[Meeting]):
+class CalendarPushSerializer(serializers.Serializer[Any]):
+    """Where the item's copy in its owner's external calendar stands (calendars/)."""
+
+    state = serializers.ChoiceField(
+        choices=["", *PushState.values],
+        help_text="pushed, waiting, failed, removed (deleted in the calendar), off; '' never.",
+    )
+    text = serializers.CharField(help_text='What the page says: "In your calendar (Work)".')
+    detail = serializers.CharField()
+
+
+class _WithCalendarPush(serializers.Serializer[Any]):
+    calendar_push = serializers.SerializerMethodField()
+
+    @extend_schema_field(CalendarPushSerializer)
+    def get_calendar_push(self, item: Meeting | Task) -> dict[str, str]:
+        if hasattr(item, "push_state"):  # annotated by calendars.selectors.with_push_status
+            calendar = getattr(item, "push_calendar", None)
+            where = f" ({calendar})" if calendar else ""
+            status = status_of(item.push_state, getattr(item, "push_error", ""), where)
+        else:
+            kind = "meeting" if isinstance(item, Meeting) else "task"
+            status = push_status(kind, item.pk)
+        return {"state": status.state, "text": status.label, "detail": status.detail}
+
+
+class MeetingSerializer(_WithCalendarPush, serializers.ModelSerializer[Meeting]):
     class Meta:
         model = Meeting
-        fields = [*_ACTIVITY_FIELDS, "starts_at", "ends_at", "location"]
+        fields = [*_ACTIVITY_FIELDS, "starts_at", "ends_at", "location", "calendar_push"]
         read_only_fields = fields
 
 
-class TaskSerializer(serializers.ModelSerializer[Task]):
+class TaskSerializer(_WithCalendarPush, serializers.ModelSerializer[Task]):
     done = serializers.BooleanField(source="is_done", read_only=True)
 
     class Meta:
         model = Task
-        fields = [*_ACTIVITY_FIELDS, "due_at", "done", "done_at"]
+        fields = [*_ACTIVITY_FIELDS, "due_at", "done", "done_at", "calendar_push"]
         read_only_fields = fields
 
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from calendars.selectors import with_push_status
 from crm.accounts.models import Account
 from crm.accounts.services import account_create, account_delete, account_update
 from crm.activities.models import Meeting, Task
@@ -285,12 +286,15 @@ class MeetingViewSet(_ServiceViewSet[Meeting]):
     serializer_class = MeetingSerializer
 
     def get_queryset(self) -> QuerySet[Meeting]:
-        return filter_meetings()
+        return with_push_status(filter_meetings(), "meeting")
 
     @extend_schema(parameters=[ActivityQuerySerializer])
     def list(self, request: Request) -> Response:
         return self._page(
-            filter_meetings(**_validated(ActivityQuerySerializer, request.query_params))
+            with_push_status(
+                filter_meetings(**_validated(ActivityQuerySerializer, request.query_params)),
+                "meeting",
+            )
         )
 
     @extend_schema(request=MeetingInputSerializer, responses={201: MeetingSerializer})
@@ -335,11 +339,12 @@ class TaskViewSet(_ServiceViewSet[Task]):
     serializer_class = TaskSerializer
 
     def get_queryset(self) -> QuerySet[Task]:
-        return filter_tasks()
+        return with_push_status(filter_tasks(), "task")
 
     @extend_schema(parameters=[ActivityQuerySerializer])
     def list(self, request: Request) -> Response:
-        return self._page(filter_tasks(**_validated(ActivityQuerySerializer, request.query_params)))
+        tasks = filter_tasks(**_validated(ActivityQuerySerializer, request.query_params))
+        return self._page(with_push_status(tasks, "task"))
 
     @extend_schema(request=TaskInputSerializer, responses={201: TaskSerializer})
     def create(self, request: Request) -> Response:

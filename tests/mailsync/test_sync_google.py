@@ -29,6 +29,7 @@ from tests.mailsync.sync_helpers import email, run_sync, subjects
 from tests.mailsync.test_sync_service import sync_killed_then_resumed
 from tests.servers.google import point_postcard_at
 from tests.servers.google_identity import form_fields
+from tests.servers.test_google_fake import served_problems
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -44,9 +45,15 @@ def g_url(name: str, *args: object) -> str:
 
 @pytest.fixture
 def gcloud(google, settings):
-    """The fakes, and Postcard's settings pointing at them (as an operator's would at Google)."""
+    """The fakes, and Postcard's settings pointing at them (as an operator's would at Google).
+    Afterwards, every call Postcard made and every JSON answer it got is checked against the
+    Gmail discovery document: the fake stayed honest under the product's own traffic."""
     point_postcard_at(google, settings, "http://testserver" + g_url("mailbox-oauth-callback"))
-    return google
+    yield google
+    with google.accounts.lock:
+        served = list(google.accounts.served)
+    problems = [f"{r.method_id}: {p}" for r in served for p in served_problems(r)]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture

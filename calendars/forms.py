@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+# Where the big CalDAV services are (RFC 6764 discovery finds the rest from a host name).
+KNOWN_SERVERS = [
+    ("https://caldav.fastmail.com/", "Fastmail"),
+    ("https://caldav.icloud.com/", "iCloud (app-specific password)"),
+    ("https://your-nextcloud.example.com/remote.php/dav/", "Nextcloud (your server's address)"),
+    ("http://your-server:5232/", "Radicale (your server's address)"),
+]
+
+
+class CalDavLoginForm(forms.Form):
+    server_url = forms.CharField(
+        label="Server address",
+        max_length=500,
+        help_text="A host name is enough where the server supports discovery (.well-known/caldav).",
+        widget=forms.TextInput(attrs={"list": "known-caldav-servers", "autocomplete": "url"}),
+    )
+    username = forms.CharField(label="User name", max_length=254)
+    password = forms.CharField(
+        label="App password",
+        max_length=500,
+        strip=False,
+        help_text="Stored encrypted, never shown again. iCloud and Fastmail need an app password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_server_url(self) -> str:
+        value = str(self.cleaned_data["server_url"]).strip()
+        if any(c.isspace() for c in value) or value.startswith(("javascript:", "file:")):
+            raise forms.ValidationError("Enter a server address such as caldav.fastmail.com.")
+        if "://" not in value:
+            value = f"https://{value}"
+        if not value.startswith(("https://", "http://")):
+            raise forms.ValidationError("The address must start with https://.")
+        return value
+
+
+class CalendarChoiceForm(forms.Form):
+    calendar = forms.ChoiceField(label="Calendar", widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["calendar"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices

@@ -1,0 +1,92 @@
+"""The one small interface every calendar provider implements (CalDAV now; Microsoft 365,
+Google and on-premises Exchange next), like mailsync/providers/base.py for mail.
+
+Providers speak only in these dataclasses and errors: no Django models. The engine
+(calendars/push.py) decides what must be where; a provider writes one item at a time and is
+idempotent through the stable id the engine gives it (CalDAV: the UID and the resource name,
+Graph: transactionId, Google: the event id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+
+class PushError(Exception):
+    """A failure with a sentence fit for the user. `permanent` ones (login refused, access
+    revoked) disconnect the calendar and need the user; others are retried with backoff."""
+
+    permanent = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LoginRefused(PushError):
+    permanent = True
+
+
+class CalendarGone(PushError):
+    """The chosen calendar no longer exists: the user chooses another."""
+
+    permanent = True
+
+
+class TemporaryPushFailure(PushError):
+    permanent = False
+
+
+@dataclass(frozen=True)
+class RemoteCalendar:
+    key: str  # the provider's key: CalDAV collection URL, Graph or Google calendar id
+    name: str
+    color: str = ""
+    supports_events: bool = True
+    supports_tasks: bool = True
+
+
+@dataclass(frozen=True)
+class CalendarItem:
+    """A meeting or a task as it goes out: no CRM ids beyond the link."""
+
+    uid: str
+    title: str
+    description: str  # the CRM link and the contacts' names (never invited)
+    location: str = ""
+    starts_at: datetime | None = None  # meetings: aware datetimes
+    ends_at: datetime | None = None
+    time_zone: str = "UTC"  # the owner's, so the calendar shows local times across DST
+    all_day: date | None = None  # a task pushed as an all-day event on its due date
+    is_task: bool = False
+    due_at: datetime | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where a pushed copy sits and its version (CalDAV: href and ETag)."""
+
+    href: str
+    etag: str
+
+
+class CalendarPushProvider(Protocol):
+    def calendars(self) -> list[RemoteCalendar]: ...
+
+    def create(self, calendar_key: str, item: CalendarItem) -> Stored:
+        """Write a new copy. Retrying after a crash finds the copy made before (same uid)
+        and brings it up to date instead of making a second one."""
+        ...
+
+    def update(self, calendar_key: str, stored: Stored, item: CalendarItem) -> Stored | None:
+        """Overwrite the copy (the CRM is the source); None when it was deleted remotely."""
+        ...
+
+    def delete(self, calendar_key: str, stored: Stored) -> None:
+        """Take the copy out; a copy already gone is fine."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,166 @@
+"""CalDAV calendars (RFC 4791): Radicale, Nextcloud, Fastmail, iCloud and the like, through the
+`caldav` package for discovery and its HTTP client for conditional writes.
+
+Each pushed item is one resource, `<calendar>/<uid>.ics`, named after its stable UID: a create is
+a PUT with `If-None-Match: *` (RFC 4791 5.3.2: never overwrites), so a retry after a crash finds
+the resource it made and updates it instead; updates carry `If-Match` with the stored ETag, and a
+412 tells a copy deleted or edited in the calendar apart with one GET (the CRM is the source: an
+edited copy is overwritten; a deleted one is reported, not re-created).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote, urljoin, urlsplit
+
+import caldav
+import requests
+from caldav.elements.ical import CalendarColor
+from caldav.lib import error as caldav_error
+
+from calendars.ical import to_ical
+from calendars.providers.base import (
+    CalendarGone,
+    CalendarItem,
+    LoginRefused,
+    RemoteCalendar,
+    Stored,
+    TemporaryPushFailure,
+)
+
+TIMEOUT = 15
+T = TypeVar("T")
+ICAL = {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+class CalDavProvider:
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url
+        self.client = caldav.DAVClient(
+            url=url, username=username, password=password, timeout=TIMEOUT
+        )
+
+    def calendars(self) -> list[RemoteCalendar]:
+        found = []
+        for calendar in self._call(lambda: self._principal().calendars()):
+            components = self._call(calendar.get_supported_components)
+            found.append(
+                RemoteCalendar(
+                    key=str(calendar.url),
+                    name=str(self._call(calendar.get_display_name) or calendar.url),
+                    color=_color(calendar),
+                    supports_events="VEVENT" in components,
+                    supports_tasks="VTODO" in components,
+                )
+            )
+        return found
+
+    def create(self, calendar_key: str, item: CalendarItem) -> Stored:
+        href = _href(calendar_key, item.uid)
+        body = to_ical(item)
+        response = self._put(href, body, {"If-None-Match": "*"})
+        if response.status == 412:  # made by an earlier attempt that died before its commit
+            response = self._put(href, body, {})
+        return self._stored(calendar_key, href, response)
+
+    def update(self, calendar_key: str, stored: Stored, item: CalendarItem) -> Stored | None:
+        body = to_ical(item)
+        condition = {"If-Match": stored.etag} if stored.etag else {}
+        response = self._put(stored.href, body, condition)
+        if response.status in (404, 412):
+            if self._status(stored.href) == 404:
+                return None  # deleted in the calendar
+            response = self._put(stored.href, body, {})  # edited there: the CRM is the source
+        return self._stored(calendar_key, stored.href, response)
+
+    def delete(self, calendar_key: str, stored: Stored) -> None:
+        response = self._call(lambda: self.client.request(stored.href, "DELETE", "", {}))
+        if response.status not in (200, 204, 404, 410):
+            raise TemporaryPushFailure(
+                f"The calendar server answered {response.status} when asked to delete an event."
+            )
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def _principal(self) -> Any:
+        return self.client.principal()  # type: ignore[no-untyped-call]
+
+    # --- plumbing ---
+
+    def _put(self, href: str, body: bytes, headers: dict[str, str]) -> caldav.davclient.DAVResponse:
+        return self._call(
+            lambda: self.client.request(href, "PUT", body.decode(), {**ICAL, **headers})
+        )
+
+    def _status(self, href: str) -> int:
+        return int(self._call(lambda: self.client.request(href, "GET", "", {})).status)
+
+    def _stored(
+        self, calendar_key: str, href: str, response: caldav.davclient.DAVResponse
+    ) -> Stored:
+        if response.status in (200, 201, 204):
+            etag = response.headers.get("ETag", "")
+            return Stored(href=href, etag=etag)
+        if response.status in (403, 404, 409) and self._status(calendar_key) == 404:
+            raise CalendarGone(
+                "The calendar was deleted on the server. Choose another in Calendar settings."
+            )
+        raise TemporaryPushFailure(
+            f"The calendar server refused the event ({response.status} {response.reason})."
+        )
+
+    def _call(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except caldav_error.AuthorizationError:
+            raise LoginRefused(
+                "The calendar server refused the login: check the user name and app password."
+            ) from None
+        except requests.Timeout:
+            raise TemporaryPushFailure("The calendar server did not answer in time.") from None
+        except requests.ConnectionError:
+            raise TemporaryPushFailure(f"Could not reach the calendar server {self.url}.") from None
+        except caldav_error.DAVError as failure:
+            raise TemporaryPushFailure(
+                f"The calendar server answered an error: {failure}."
+            ) from None
+
+
+def discovered_url(address: str) -> str:
+    """Where the CalDAV service is (RFC 6764 section 5): a bare host or site root is asked for
+    `/.well-known/caldav`, whose redirect names the service; any other address is kept."""
+    parts = urlsplit(address if "://" in address else f"https://{address}")
+    root = f"{parts.scheme}://{parts.netloc}"
+    if parts.path not in ("", "/"):
+        return address
+    try:
+        response = requests.request(
+            "PROPFIND",
+            f"{root}/.well-known/caldav",
+            headers={"Depth": "0"},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+    except requests.RequestException:
+        raise TemporaryPushFailure(f"Could not reach the calendar server {root}.") from None
+    if response.is_redirect and response.headers.get("Location"):
+        return urljoin(f"{root}/", response.headers["Location"])
+    return f"{root}/"
+
+
+def _href(calendar_key: str, uid: str) -> str:
+    base = calendar_key if calendar_key.endswith("/") else calendar_key + "/"
+    return urljoin(base, quote(f"{uid}.ics"))
+
+
+def _color(calendar: caldav.Calendar) -> str:
+    """Apple's calendar-color property (http://apple.com/ns/ical/), which CalDAV servers and
+    clients use for a calendar's colour; "" when there is none."""
+    try:
+        props = calendar.get_properties([CalendarColor()])
+    except (caldav_error.DAVError, requests.RequestException):
+        return ""
+    value = str(props.get(CalendarColor.tag, "") or "")  # "#RRGGBB" or "#RRGGBBAA"
+    return value[:7] if value.startswith("#") else ""

@@ -1,0 +1,140 @@
+"""The Calendar settings page and the "push again" button: thin, calling services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from calendars.forms import KNOWN_SERVERS, CalDavLoginForm, CalendarChoiceForm
+from calendars.models import CalendarConnection, ItemKind
+from calendars.providers.base import RemoteCalendar
+from calendars.push import item_of
+from calendars.selectors import calendar_connection_of
+from calendars.services import (
+    caldav_calendars,
+    calendar_choose,
+    calendar_connect_caldav,
+    calendar_disconnect,
+    item_push_again,
+)
+from crm.core.fields import fernet
+from hierarchy.models import User
+
+PENDING = "calendar_pending"  # the login being connected, password encrypted, between steps
+
+
+def _owner(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]  # login_required ran first
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendar_settings_page(request: HttpRequest) -> HttpResponse:
+    connection = calendar_connection_of(_owner(request).pk)
+    action = request.POST.get("action", "")
+    if request.method == "POST" and action == "disconnect" and connection is not None:
+        calendar_disconnect(connection=connection)
+        messages.success(request, "Calendar disconnected. Events already pushed stay there.")
+        return redirect("calendar-settings")
+    if request.method == "POST" and action == "choose":
+        return _choose(request, connection)
+    login = CalDavLoginForm(request.POST if action == "find" else None)
+    if action == "find" and login.is_valid():
+        return _find(request, login, connection)
+    return _page(request, connection, login=login)
+
+
+def _find(
+    request: HttpRequest, login: CalDavLoginForm, connection: CalendarConnection | None
+) -> HttpResponse:
+    data = login.cleaned_data
+    try:
+        url, calendars = caldav_calendars(
+            server_url=data["server_url"], username=data["username"], password=data["password"]
+        )
+    except ValidationError as error:
+        login.add_error(None, " ".join(error.messages))
+        return _page(request, connection, login=login)
+    if not calendars:
+        login.add_error(None, "This account has no calendar on that server: create one first.")
+        return _page(request, connection, login=login)
+    request.session[PENDING] = {
+        "server_url": url,
+        "username": data["username"],
+        "password": fernet().encrypt(str(data["password"]).encode()).decode(),
+        "calendars": [c.__dict__ for c in calendars],
+    }
+    return _page(request, connection, calendars=calendars)
+
+
+def _choose(request: HttpRequest, connection: CalendarConnection | None) -> HttpResponse:
+    pending = request.session.get(PENDING)
+    if not isinstance(pending, dict):
+        messages.error(request, "That choice had expired. Log in to the calendar server again.")
+        return redirect("calendar-settings")
+    calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
+    form = CalendarChoiceForm(request.POST, choices=[(c.key, c.name) for c in calendars])
+    if not form.is_valid():
+        return _page(request, connection, calendars=calendars, choice=form)
+    chosen = next(c for c in calendars if c.key == form.cleaned_data["calendar"])
+    password = fernet().decrypt(str(pending["password"]).encode()).decode()
+    request.session.pop(PENDING, None)
+    same_login = connection is not None and (connection.server_url, connection.username) == (
+        pending["server_url"],
+        pending["username"],
+    )
+    if same_login and connection is not None and connection.state == "active":
+        calendar_choose(connection=connection, calendar=chosen)
+    else:
+        calendar_connect_caldav(
+            owner=_owner(request),
+            server_url=str(pending["server_url"]),
+            username=str(pending["username"]),
+            password=password,
+            calendar=chosen,
+        )
+    messages.success(
+        request, f"Meetings and tasks you flag now go to “{chosen.name}”. Pushing them begins."
+    )
+    return redirect("calendar-settings")
+
+
+def _page(
+    request: HttpRequest,
+    connection: CalendarConnection | None,
+    *,
+    login: CalDavLoginForm | None = None,
+    calendars: list[RemoteCalendar] | None = None,
+    choice: CalendarChoiceForm | None = None,
+) -> HttpResponse:
+    if calendars and choice is None:
+        choice = CalendarChoiceForm(choices=[(c.key, c.name) for c in calendars])
+    context: dict[str, Any] = {
+        "connection": connection,
+        "login": login or CalDavLoginForm(),
+        "calendars": calendars or [],
+        "choice": choice,
+        "known_servers": KNOWN_SERVERS,
+    }
+    return render(request, "calendars/settings.html", context)
+
+
+@login_required
+@require_POST
+def item_push_again_page(request: HttpRequest, kind: str, item_id: int) -> HttpResponse:
+    if kind not in ItemKind.values:
+        raise Http404("No such item.")
+    item = item_of(kind, item_id)
+    if item is None or item.owner_id != _owner(request).pk:
+        raise Http404("No such item of yours.")
+    item_push_again(kind=kind, item_id=item_id)
+    messages.success(request, "Pushing it to your calendar again.")
+    return redirect(item.get_absolute_url())
