@@ -213,8 +213,15 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=15_000, help="units a minute; 0: none")
     parser.add_argument("--quiet-messages", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quiet-only", action="store_true", help="only the no-change sync")
     args = parser.parse_args()
 
+    if not args.quiet_only:
+        first_imports(args)
+    quiet_sync(args)
+
+
+def first_imports(args: argparse.Namespace) -> None:
     with GoogleCloud() as cloud:
         setup_postcard(cloud)
         started = time.perf_counter()
@@ -224,6 +231,8 @@ def main() -> None:
         for quota in dict.fromkeys([args.quota, 0]):
             first_import(cloud, loaded, quota)
 
+
+def quiet_sync(args: argparse.Namespace) -> None:
     with GoogleCloud() as cloud:
         setup_postcard(cloud)
         set_quota(cloud, UNLIMITED)

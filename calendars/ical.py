@@ -8,20 +8,12 @@ done state, or all-day VEVENTs on the due date where the calendar takes no tasks
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 
 from calendars.providers.base import CalendarItem
 
 PRODID = "-//Postcard CRM//Calendar push//EN"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def to_ical(item: CalendarItem) -> bytes:
@@ -48,7 +40,7 @@ def _event(item: CalendarItem) -> icalendar.Event:
         event.add("dtend", item.all_day + timedelta(days=1))
         event.add("transp", "TRANSPARENT")  # a reminder, not busy time
         return event
-    zone = _zone(item.time_zone)
+    zone = item.zone
     assert item.starts_at is not None  # a meeting has both
     assert item.ends_at is not None
     event.add("dtstart", item.starts_at.astimezone(zone))
@@ -59,7 +51,7 @@ def _event(item: CalendarItem) -> icalendar.Event:
 def _todo(item: CalendarItem) -> icalendar.Todo:
     todo = icalendar.Todo()
     if item.due_at is not None:
-        todo.add("due", item.due_at.astimezone(_zone(item.time_zone)))
+        todo.add("due", item.due_at.astimezone(item.zone))
     if item.done:
         todo.add("status", "COMPLETED")
         todo.add("percent-complete", 100)

@@ -16,6 +16,7 @@ record that the next push completes without a second copy.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -37,9 +38,11 @@ from calendars.models import (
 from calendars.providers.base import (
     CalendarItem,
     CalendarPushProvider,
+    LoginRefused,
     PushError,
     Stored,
     TemporaryPushFailure,
+    zone_named,
 )
 from crm.activities.models import Meeting, Task
 
@@ -55,16 +58,86 @@ class Busy(Exception):
 
 def open_provider(connection: CalendarConnection) -> CalendarPushProvider:
     """The provider module of a connection (one per kind, behind calendars/providers/base)."""
-    import json
-
-    if connection.provider != CalendarProvider.CALDAV:
-        raise TemporaryPushFailure(
-            f"Pushing to {connection.get_provider_display()} calendars is not available yet."
-        )
+    if connection.provider == CalendarProvider.GOOGLE:
+        return _google_provider(connection)
+    if connection.provider == CalendarProvider.MICROSOFT:
+        return _graph_provider(connection)
     from calendars.providers.caldav import CalDavProvider
 
     password = str(json.loads(connection.credentials or "{}").get("password", ""))
     return CalDavProvider(connection.server_url, connection.username, password)
+
+
+def _google_provider(connection: CalendarConnection) -> CalendarPushProvider:
+    """Google Calendar with the Google sign-in of the owner's mailbox (its grant includes the
+    calendar scopes once the user allowed them); a refreshed token is stored back."""
+    from calendars.providers.google_calendar import GoogleCalendarProvider
+    from mailsync.google import StoredTokens
+    from mailsync.models import Mailbox, Provider
+    from mailsync.oauth import stored_credentials, token_cache_of
+    from mailsync.providers.base import ProviderError
+
+    mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.GOOGLE).first()
+    if mailbox is None or not mailbox.credentials:
+        raise LoginRefused("The Google mailbox this calendar goes through is not connected.")
+    try:
+        tokens = StoredTokens.load(token_cache_of(mailbox.credentials))
+    except ProviderError as failure:
+        raise LoginRefused(failure.message) from None
+
+    def token(refresh: bool) -> str:
+        try:
+            return tokens.access_token_now(force_refresh=refresh)
+        except ProviderError as failure:
+            if failure.permanent:
+                raise LoginRefused(failure.message) from None
+            raise TemporaryPushFailure(failure.message) from None
+
+    def store_tokens() -> None:
+        if tokens.changed:
+            Mailbox.objects.filter(pk=mailbox.pk).update(
+                credentials=stored_credentials(tokens.serialized())
+            )
+
+    return GoogleCalendarProvider(
+        settings.GOOGLE_CALENDAR_URL, settings.GOOGLE_TASKS_URL, token, on_close=store_tokens
+    )
+
+
+def _graph_provider(connection: CalendarConnection) -> CalendarPushProvider:
+    """Outlook and To Do with the Microsoft sign-in of the owner's mailbox; MSAL's cache is
+    stored back when a refresh changed it."""
+    import threading
+
+    from calendars.providers.graph_calendar import GraphCalendarProvider
+    from mailsync import microsoft
+    from mailsync.models import Mailbox, Provider
+    from mailsync.oauth import stored_credentials, token_cache_of
+    from mailsync.providers.graph import GraphClient
+
+    mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.MICROSOFT).first()
+    if mailbox is None or not mailbox.credentials:
+        raise LoginRefused("The Microsoft 365 mailbox this calendar goes through is not connected.")
+    tokens = microsoft.Tokens.load(
+        str(mailbox.connection_settings.get("account_id", "")),
+        token_cache_of(mailbox.credentials),
+        microsoft.MICROSOFT.calendar_scopes,
+    )
+    lock = threading.Lock()
+
+    def token(refresh: bool) -> str:
+        with lock:
+            return tokens.access_token(force_refresh=refresh)
+
+    def store_tokens() -> None:
+        with lock:
+            if tokens.changed:
+                Mailbox.objects.filter(pk=mailbox.pk).update(
+                    credentials=stored_credentials(tokens.serialized())
+                )
+
+    client = GraphClient(settings.MICROSOFT_GRAPH_URL, token)
+    return GraphCalendarProvider(client, on_close=store_tokens)
 
 
 def uid_for(kind: str, item_id: int) -> str:
@@ -218,18 +291,9 @@ def calendar_item(
         return replace(base, location=item.location, starts_at=item.starts_at, ends_at=item.ends_at)
     if _pushed_as(connection, item) == "VTODO":
         return replace(base, is_task=True, due_at=item.due_at, done=item.is_done)
-    due_day: date = timezone.localtime(item.due_at, _zone(owner_zone)).date()
+    due_day: date = timezone.localtime(item.due_at, zone_named(owner_zone)).date()
     title = f"Done: {item.title}" if item.is_done else item.title
     return replace(base, title=title, is_task=True, all_day=due_day)
-
-
-def _zone(name: str):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _description(item: Meeting | Task) -> str:

@@ -120,19 +120,53 @@ def caldav_calendars(
         raise ValidationError(failure.message) from None
 
 
-@transaction.atomic
 def calendar_connect_caldav(
     *, owner: User, server_url: str, username: str, password: str, calendar: RemoteCalendar
 ) -> CalendarConnection:
     """Save the CalDAV connection (`server_url` as caldav_calendars found it) with its chosen
     calendar, then push what is flagged."""
+    login = {
+        "server_url": server_url,
+        "username": username,
+        "credentials": json.dumps({"password": password}),
+    }
+    return _connect(owner, CalendarProvider.CALDAV, calendar, login)
+
+
+def oauth_calendars(*, owner: User, provider: str) -> list[RemoteCalendar]:
+    """The calendars of the owner's mailbox account (Google, Microsoft 365), through its
+    sign-in."""
+    from calendars.push import open_provider
+
+    probe = CalendarConnection(owner=owner, provider=provider)
+    try:
+        remote = open_provider(probe)
+        try:
+            return remote.calendars()
+        finally:
+            remote.close()
+    except PushError as failure:
+        raise ValidationError(failure.message) from None
+
+
+def calendar_connect_oauth(
+    *, owner: User, provider: str, calendar: RemoteCalendar
+) -> CalendarConnection:
+    """The calendar of the owner's mailbox account, written with the mailbox's own sign-in."""
+    return _connect(
+        owner, provider, calendar, {"server_url": "", "username": "", "credentials": ""}
+    )
+
+
+@transaction.atomic
+def _connect(
+    owner: User, provider: str, calendar: RemoteCalendar, login: dict[str, str]
+) -> CalendarConnection:
     connection, _ = CalendarConnection.objects.update_or_create(
         owner=owner,
         defaults={
-            "provider": CalendarProvider.CALDAV,
-            "server_url": server_url,
-            "username": username,
-            "credentials": json.dumps({"password": password}),
+            **login,
+            "provider": provider,
             "calendar_key": calendar.key,
             "calendar_name": calendar.name,
             "calendar_color": calendar.color,

@@ -21,12 +21,19 @@ from calendars.services import (
     caldav_calendars,
     calendar_choose,
     calendar_connect_caldav,
+    calendar_connect_oauth,
     calendar_disconnect,
     item_push_again,
+    oauth_calendars,
 )
 from crm.core.fields import fernet
 from hierarchy.models import User
+from mailsync.oauth import sign_in_for
+from mailsync.selectors import mailbox_of
+from mailsync.views_oauth import allowing_sign_in
 
+# Calendars reached through the mailbox's own sign-in.
+OAUTH_CALENDARS = ("google", "microsoft")
 PENDING = "calendar_pending"  # the login being connected, password encrypted, between steps
 
 
@@ -46,6 +53,11 @@ def calendar_settings_page(request: HttpRequest) -> HttpResponse:
         return redirect("calendar-settings")
     if request.method == "POST" and action == "choose":
         return _choose(request, connection)
+    if request.method == "POST" and action == "choose-oauth":
+        return _choose_oauth(request)
+    provider = request.GET.get("choose", "")
+    if request.method == "GET" and provider in OAUTH_CALENDARS:
+        return _list_oauth(request, connection, provider)
     login = CalDavLoginForm(request.POST if action == "find" else None)
     if action == "find" and login.is_valid():
         return _find(request, login, connection)
@@ -107,6 +119,40 @@ def _choose(request: HttpRequest, connection: CalendarConnection | None) -> Http
     return redirect("calendar-settings")
 
 
+def _list_oauth(
+    request: HttpRequest, connection: CalendarConnection | None, provider: str
+) -> HttpResponse:
+    try:
+        calendars = oauth_calendars(owner=_owner(request), provider=provider)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("calendar-settings")
+    request.session[PENDING] = {
+        "provider": provider,
+        "calendars": [c.__dict__ for c in calendars],
+    }
+    return _page(request, connection, calendars=calendars, action="choose-oauth")
+
+
+def _choose_oauth(request: HttpRequest) -> HttpResponse:
+    pending = request.session.get(PENDING)
+    if not isinstance(pending, dict) or pending.get("provider") not in OAUTH_CALENDARS:
+        messages.error(request, "That choice had expired. Choose the calendar again.")
+        return redirect("calendar-settings")
+    calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
+    form = CalendarChoiceForm(request.POST, choices=[(c.key, c.name) for c in calendars])
+    if not form.is_valid():
+        connection = calendar_connection_of(_owner(request).pk)
+        return _page(request, connection, calendars=calendars, choice=form, action="choose-oauth")
+    chosen = next(c for c in calendars if c.key == form.cleaned_data["calendar"])
+    request.session.pop(PENDING, None)
+    calendar_connect_oauth(owner=_owner(request), provider=pending["provider"], calendar=chosen)
+    messages.success(
+        request, f"Meetings and tasks you flag now go to “{chosen.name}”. Pushing them begins."
+    )
+    return redirect("calendar-settings")
+
+
 def _page(
     request: HttpRequest,
     connection: CalendarConnection | None,
@@ -114,17 +160,25 @@ def _page(
     login: CalDavLoginForm | None = None,
     calendars: list[RemoteCalendar] | None = None,
     choice: CalendarChoiceForm | None = None,
+    action: str = "choose",
 ) -> HttpResponse:
     if calendars and choice is None:
         choice = CalendarChoiceForm(choices=[(c.key, c.name) for c in calendars])
+    mailbox = mailbox_of(_owner(request))
+    via = sign_in_for(mailbox.provider) if mailbox is not None else None
+    if via is not None and via.provider.value not in OAUTH_CALENDARS:
+        via = None
     context: dict[str, Any] = {
         "connection": connection,
         "login": login or CalDavLoginForm(),
         "calendars": calendars or [],
         "choice": choice,
+        "choose_action": action,
         "known_servers": KNOWN_SERVERS,
+        "oauth_via": via,
     }
-    return render(request, "calendars/settings.html", context)
+    response = render(request, "calendars/settings.html", context)
+    return allowing_sign_in(response, via) if via is not None else response
 
 
 @login_required

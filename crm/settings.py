@@ -286,6 +286,8 @@ GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oaut
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke")
 GOOGLE_GMAIL_URL = env_str("GOOGLE_GMAIL_URL", "https://gmail.googleapis.com/")
+GOOGLE_CALENDAR_URL = env_str("GOOGLE_CALENDAR_URL", "https://www.googleapis.com/calendar/v3/")
+GOOGLE_TASKS_URL = env_str("GOOGLE_TASKS_URL", "https://tasks.googleapis.com/")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at

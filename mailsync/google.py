@@ -41,6 +41,13 @@ READ_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
 # Asked now. gmail.send and calendar.events are asked for by the features that need them, when
 # the user first uses one (include_granted_scopes keeps what was granted before).
 MAIL_SCOPES = [READ_SCOPE]
+# Calendar push (calendars/): events in a calendar the user picks from their list, tasks in Google
+# Tasks (developers.google.com/calendar/api/auth, developers.google.com/tasks/auth).
+CALENDAR_SCOPES = [
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+    "https://www.googleapis.com/auth/tasks",
+]
 # Gmail lets a user's OAuth token read only that user's own mailbox (delegation needs a
 # Workspace service account): a shared Google mailbox is connected by signing in as itself.
 SHARED_SCOPES = MAIL_SCOPES
@@ -317,6 +324,7 @@ class GoogleSignIn:
     label = "Google"
     mail_scopes = MAIL_SCOPES
     shared_scopes = SHARED_SCOPES
+    calendar_scopes = CALENDAR_SCOPES
 
     def is_configured(self) -> bool:
         return is_configured()

@@ -269,6 +269,7 @@ class MicrosoftSignIn:
     label = "Microsoft"
     mail_scopes = MAIL_SCOPES
     shared_scopes = SHARED_SCOPES
+    calendar_scopes = ["Calendars.ReadWrite", "Tasks.ReadWrite"]  # calendar push (calendars/)
 
     def is_configured(self) -> bool:
         return is_configured()

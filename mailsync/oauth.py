@@ -51,6 +51,7 @@ class OAuthSignIn(Protocol):
     label: str  # "Microsoft": "Sign in with {label}"
     mail_scopes: list[str]
     shared_scopes: list[str]  # mail scopes plus reading mailboxes shared with the user
+    calendar_scopes: list[str]  # added when the user sends meetings and tasks to the calendar
 
     def is_configured(self) -> bool: ...
 

@@ -45,6 +45,11 @@ urlpatterns = [
         name="mailbox-reconnect-oauth",
     ),
     path(
+        "settings/calendar/sign-in/<str:provider>/",
+        views_oauth.calendar_sign_in,
+        name="calendar-sign-in",
+    ),
+    path(
         "settings/mailbox/shared/<str:provider>/connect/",
         views_oauth.connect_shared_page,
         name="mailbox-connect-shared",

@@ -121,6 +121,27 @@ def reconnect(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
 
 
 @login_required
+@require_POST
+@with_sign_in
+def calendar_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
+    """Ask the mailbox's provider for calendar access too (incremental consent): the grant
+    that reads the mail then also writes the calendar (calendars/)."""
+    mailbox = mailbox_of(_owner(request))
+    if mailbox is None or mailbox.provider != via.provider:
+        messages.error(request, f"Connect your {via.provider.label} mailbox first.")
+        return redirect("calendar-settings")
+    return _sign_in(
+        request,
+        via,
+        address=mailbox.address,
+        purpose="calendar",
+        sync_since_days=None,
+        back=reverse("calendar-settings"),
+        scopes=[*via.mail_scopes, *via.calendar_scopes],
+    )
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 @with_sign_in
 def connect_shared_page(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
@@ -232,6 +253,10 @@ def finish(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
     try:
         signed_in = via.sign_in_finish(pending["flow"], answer)
         messages.success(request, _complete(request, via, pending, signed_in))
+        if pending.get("purpose") == "calendar":
+            return redirect(
+                f"{reverse('calendar-settings')}?{urlencode({'choose': via.provider.value})}"
+            )
     except SignInRefused as refused:
         messages.error(request, refused.message)
         return redirect(str(pending.get("back") or "/settings/mailbox/"))
@@ -246,6 +271,12 @@ def _complete(
 ) -> str:
     """Connect, connect a shared mailbox, or reconnect, as the sign-in was started for."""
     purpose = str(pending.get("purpose", ""))
+    if purpose == "calendar":
+        mailbox = mailbox_of(_owner(request))
+        if mailbox is None:
+            raise ValidationError("No mailbox is connected.")
+        mailbox_reconnect_oauth(mailbox=mailbox, via=via, sign_in=signed_in)
+        return f"Postcard may now put your meetings and tasks in your {via.label} calendar."
     if purpose == "reconnect" or purpose.startswith("reconnect-shared:"):
         mailbox = (
             shared_mailboxes_of(_owner(request)).filter(pk=int(purpose.split(":")[1])).first()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class PushError(Exception):
@@ -48,6 +49,14 @@ class RemoteCalendar:
     supports_tasks: bool = True
 
 
+def zone_named(name: str) -> ZoneInfo:
+    """A time zone by its IANA name; UTC for an unknown one (never fails a push)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class CalendarItem:
     """A meeting or a task as it goes out: no CRM ids beyond the link."""
@@ -63,6 +72,16 @@ class CalendarItem:
     is_task: bool = False
     due_at: datetime | None = None
     done: bool = False
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.time_zone)
+
+    @property
+    def due_day(self) -> date | None:
+        """The task's due date where its owner is (tasks in To Do and Google Tasks keep a date
+        only)."""
+        return self.due_at.astimezone(self.zone).date() if self.due_at is not None else None
 
 
 @dataclass(frozen=True)

@@ -1,2 +1,2 @@
 # The real CalDAV servers (Radicale, Xandikos) for every calendar test.
-from tests.servers.conftest_fixtures import radicale, xandikos  # noqa: F401
+from tests.servers.conftest_fixtures import google, microsoft, radicale, xandikos  # noqa: F401

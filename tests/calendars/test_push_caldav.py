@@ -4,6 +4,11 @@ the calendar back over CalDAV."""
 
 from __future__ import annotations
 
+import os
+import random
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +28,7 @@ from crm.activities.services import (
     task_set_done,
 )
 from tests.factories import UserFactory, make_contact
+from tests.mailsync.test_sync_service import ROOT, database_url
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -453,3 +459,40 @@ def test_a_new_owner_gets_the_event_and_the_old_owner_loses_it(radicale, alice):
 
     assert events_in(radicale, first) == {}
     assert len(radicale.events("bob", bobs.calendar_key)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_killed_at_a_random_point_leaves_no_duplicate(radicale, alice):
+    """A worker pushing 150 meetings is SIGKILLed at a random moment (likely between a PUT and
+    its commit for one of them); pushing again leaves each meeting in the calendar once."""
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        pytest.skip("the killed push runs in another process: needs a shared PostgreSQL database")
+    connection = connect(radicale, alice)
+    items = [meeting(alice, title=f"Meeting {n}") for n in range(150)]
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "calendar_push", "alice"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kill_after = random.Random().randint(10, 120)
+    while worker.poll() is None and len(events_in(radicale, connection)) < kill_after:
+        time.sleep(0.005)
+    worker.kill()
+    worker.wait()
+    assert len(events_in(radicale, connection)) < len(items)  # killed mid-way
+
+    for item in items:
+        push("meeting", item.pk)
+
+    uids = [uid for calendar in radicale.events("alice", connection.calendar_key)
+            for uid in [str(c["UID"]) for c in calendar.walk() if c.name == "VEVENT"]]  # fmt: skip
+    assert len(uids) == len(set(uids)) == len(items)
+    assert set(PushedItem.objects.values_list("state", flat=True)) == {PushState.PUSHED}

@@ -2,8 +2,9 @@
 
 One `GoogleAccounts` holds what Google holds for our purposes: the registered OAuth client(s),
 users (Workspace or consumer Gmail), their grants and tokens, and every user's mailbox (messages
-as raw MIME with labels and threads, and the mailbox history). Both fakes are threaded HTTP
-servers, so every read and write goes through `accounts.lock`; the control API (the public
+as raw MIME with labels and threads, and the mailbox history); every user's calendars and task
+lists come from the base class `google_calendar_state.CalendarsAndTasks`. The fakes are threaded
+HTTP servers, so every read and write goes through `accounts.lock`; the control API (the public
 methods) is what tests call to arrange a scenario: deliver mail, relabel it, expire history,
 throttle, revoke grants, block the app for a Workspace domain.
 
@@ -27,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+
+from tests.servers.google_calendar_state import CalendarsAndTasks
 
 GMAIL = "https://www.googleapis.com/auth/"
 # developers.google.com/gmail/api/auth/scopes: the scopes that reach message content.
@@ -247,6 +250,8 @@ class Mailbox:
     oldest_history_id: int
     rng: random.Random
     messages: dict[str, StoredMessage] = field(default_factory=dict)
+    # Message-ID header -> ids of the messages carrying it (threading looks replies up here).
+    by_header: dict[str, list[str]] = field(default_factory=dict)
     history: list[HistoryRecord] = field(default_factory=list)
     next_user_label: int = 1
     # Switches and observations.
@@ -282,11 +287,13 @@ class QuotaExceeded(Exception):
         self.message = message
 
 
-class GoogleAccounts:
+class GoogleAccounts(CalendarsAndTasks):
     """Google's accounts, grants and Gmail mailboxes, shared by both fakes. See the module
-    docstring; the public methods are the control API tests use."""
+    docstring; the public methods are the control API tests use. Calendars and tasks come from
+    `google_calendar_state.CalendarsAndTasks`."""
 
     def __init__(self, *, redirect_uris: Iterable[str] = ()) -> None:
+        super().__init__()
         self.lock = threading.RLock()
         # Wall-clock seconds; a test may replace it to move time (quota windows, code expiry).
         self.clock: Callable[[], float] = time.time
@@ -435,6 +442,7 @@ class GoogleAccounts:
                 found = self.thread_for(mailbox, message) if auto_thread else None
                 message.thread_id = found or message_id
             mailbox.messages[message_id] = message
+            mailbox.by_header.setdefault(message.message_id_header, []).append(message_id)
             record = self._record(mailbox)
             message.history_id = record.id
             record.messages.append(message.ref())
@@ -831,12 +839,17 @@ class GoogleAccounts:
         if not message.references:
             return None
         subject = _base_subject(message.subject)
-        for other in sorted(mailbox.messages.values(), key=lambda m: m.id, reverse=True):
+        referred = {
+            found
+            for header in message.references
+            for found in mailbox.by_header.get(header, ())
+            if found in mailbox.messages  # deleted since
+        }
+        for other_id in sorted(referred, reverse=True):  # the newest first
+            other = mailbox.messages[other_id]
             if within is not None and other.thread_id != within:
                 continue
-            if other.message_id_header in message.references and (
-                _base_subject(other.subject) == subject
-            ):
+            if _base_subject(other.subject) == subject:
                 return other.thread_id
         return None
 

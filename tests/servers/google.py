@@ -1,4 +1,5 @@
-"""A fake Google for tests: the OAuth server (HTTPS) and the Gmail API, one shared state.
+"""A fake Google for tests: the OAuth server (HTTPS), the Gmail API and the Calendar and Tasks
+APIs, one shared state.
 
     with GoogleCloud() as google:
         flow = Flow.from_client_config(google.client_config(), scopes=[...],
@@ -6,11 +7,16 @@
         google.accounts.deliver("alice@acme.test", raw_mime)
         service = build("gmail", "v1", credentials=creds,
                         client_options={"api_endpoint": google.gmail_url})
+        calendar = build("calendar", "v3", credentials=creds,
+                         client_options={"api_endpoint": google.calendar_url})
+        tasks = build("tasks", "v1", credentials=creds,
+                      client_options={"api_endpoint": google.tasks_url})
 
-The pieces: `gmail_state.GoogleAccounts` (state and control API), `google_identity.
-GoogleIdentityServer` (what google-auth-oauthlib and google-auth talk to: sign-in page, token and
-revoke endpoints), `gmail.GmailServer` (what google-api-python-client talks to). The accounts
-start with one registered web client and three users, password "secret" each:
+The pieces: `gmail_state.GoogleAccounts` (state and control API; calendars and tasks in its base
+`google_calendar_state.CalendarsAndTasks`), `google_identity.GoogleIdentityServer` (what
+google-auth-oauthlib and google-auth talk to: sign-in page, token and revoke endpoints),
+`gmail.GmailServer` and `google_calendar.GoogleApisServer` (what google-api-python-client talks
+to). The accounts start with one registered web client and three users, password "secret" each:
 
 - alice@acme.test: Google Workspace (domain acme.test), "Alice Archer", a verified send-as
   alias sales@acme.test.
@@ -20,7 +26,8 @@ start with one registered web client and three users, password "secret" each:
 
 oauthlib and google-auth reach the token endpoint through requests, which prefers
 REQUESTS_CA_BUNDLE over `verify=`: point that variable at `ca_pem_path` (the `google` fixture
-does). Gmail is plain http, so httplib2 (which ignores that variable) needs nothing.
+does). Gmail, Calendar and Tasks are plain http, so httplib2 (which ignores that variable) needs
+nothing. Every user has a primary calendar (id: the address) and the task list "My Tasks".
 """
 
 from __future__ import annotations
@@ -30,13 +37,14 @@ from typing import Any
 
 from tests.servers.gmail import GmailServer
 from tests.servers.gmail_state import GoogleAccounts, OAuthClient
+from tests.servers.google_calendar import GoogleApisServer
 from tests.servers.google_identity import GoogleIdentityServer
 
 DEFAULT_REDIRECT_URI = "http://testserver/settings/mailbox/connect/google/callback/"
 
 
 class GoogleCloud:
-    """Both fakes around one fresh `GoogleAccounts`."""
+    """The fakes around one fresh `GoogleAccounts`."""
 
     def __init__(self, *, redirect_uri: str = DEFAULT_REDIRECT_URI) -> None:
         self.accounts = GoogleAccounts(redirect_uris=[redirect_uri])
@@ -45,6 +53,12 @@ class GoogleCloud:
         try:
             self.gmail = GmailServer(self.accounts)
         except BaseException:
+            self.identity.close()
+            raise
+        try:
+            self.apis = GoogleApisServer(self.accounts)
+        except BaseException:
+            self.gmail.close()
             self.identity.close()
             raise
 
@@ -78,6 +92,18 @@ class GoogleCloud:
         return self.gmail.base_url
 
     @property
+    def calendar_url(self) -> str:
+        """The api_endpoint for `build("calendar", "v3", client_options=...)`: the fake's root
+        plus calendar.v3.json's servicePath, "http://127.0.0.1:PORT/calendar/v3/"."""
+        return self.apis.calendar_url
+
+    @property
+    def tasks_url(self) -> str:
+        """The api_endpoint for `build("tasks", "v1", client_options=...)`: the fake's root,
+        "http://127.0.0.1:PORT/" (tasks.v1.json's paths start with "tasks/v1/")."""
+        return self.apis.tasks_url
+
+    @property
     def ca_pem_path(self) -> str:
         return self.identity.ca_pem_path
 
@@ -102,9 +128,12 @@ class GoogleCloud:
 
     def close(self) -> None:
         try:
-            self.gmail.close()
+            self.apis.close()
         finally:
-            self.identity.close()
+            try:
+                self.gmail.close()
+            finally:
+                self.identity.close()
 
     def __enter__(self) -> GoogleCloud:
         return self
@@ -128,4 +157,6 @@ def point_postcard_at(cloud: GoogleCloud, settings: Any, callback_url: str) -> N
     settings.GOOGLE_TOKEN_URI = cloud.token_uri
     settings.GOOGLE_REVOKE_URI = cloud.revoke_uri
     settings.GOOGLE_GMAIL_URL = cloud.gmail_url
+    settings.GOOGLE_CALENDAR_URL = cloud.calendar_url
+    settings.GOOGLE_TASKS_URL = cloud.tasks_url
     settings.GOOGLE_REDIRECT_URI = callback_url

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from googleapiclient.discovery_cache import get_static_doc
 from werkzeug.datastructures import MultiDict
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -71,9 +72,20 @@ SCOPE_DESCRIPTIONS = {
 
 
 @cache
-def _gmail_scopes() -> dict[str, str]:
-    scopes: dict[str, Any] = discovery_document()["auth"]["oauth2"]["scopes"]
-    return {scope: str(info["description"]) for scope, info in scopes.items()}
+def _api_scopes() -> dict[str, str]:
+    """The scopes of the APIs faked here, in the consent screen's words (the "auth" sections
+    of gmail.v1.json, calendar.v3.json and tasks.v1.json)."""
+    found: dict[str, str] = {}
+    for name, version in (("gmail", "v1"), ("calendar", "v3"), ("tasks", "v1")):
+        document = discovery_document() if name == "gmail" else api_document(name, version)
+        scopes: dict[str, Any] = document["auth"]["oauth2"]["scopes"]
+        for scope, info in scopes.items():
+            found.setdefault(scope, str(info["description"]))
+    return found
+
+
+def api_document(name: str, version: str) -> dict[str, Any]:
+    return dict(json.loads(get_static_doc(name, version) or "{}"))
 
 
 @cache
@@ -165,7 +177,7 @@ class GoogleIdentityServer:
         scopes = params.get("scope", "").split()
         if not scopes:
             return _error_page(400, "invalid_request", "Missing required parameter: scope")
-        known = {*_gmail_scopes(), *SCOPE_DESCRIPTIONS, *SCOPE_ALIASES}
+        known = {*_api_scopes(), *SCOPE_DESCRIPTIONS, *SCOPE_ALIASES}
         unknown = [s for s in scopes if s not in known]
         if unknown:
             return _error_page(
@@ -496,7 +508,7 @@ def _sign_in_page(
     """Sign-in and consent in one form, posting back to the authorization endpoint with the
     authorization parameters in hidden fields. Inputs are labelled "Email" and "Password", the
     buttons "Allow" and "Cancel", for Playwright's get_by_label / get_by_role."""
-    descriptions = {**_gmail_scopes(), **SCOPE_DESCRIPTIONS}
+    descriptions = {**_api_scopes(), **SCOPE_DESCRIPTIONS}
     scopes = normalize_scopes(params.get("scope", "").split())
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{html.escape(params[name])}">'

@@ -10,6 +10,10 @@ It answers what a mail-sync client needs: /me, mail folders, messages and their 
 batching, throttling (429 with Retry-After, at most 4 concurrent requests per mailbox) and Graph's
 error bodies. Access tokens are the opaque ones the identity fake registered in the tenant.
 
+For calendar push it also serves Outlook calendars and events (create with transactionId
+de-duplication, get, update, delete) and Microsoft To Do lists and tasks, from the state in
+`microsoft_calendar.py`, under the same scopes-from-the-token, throttling and batching.
+
 Every response is recorded on the tenant (method, path, status, user, and the JSON body), so
 tests can count round trips and check each body against the msgraph-sdk models: the fake must
 not invent properties the real schema lacks.
@@ -31,6 +35,22 @@ from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.servers.microsoft_calendar import (
+    EVENT_PROPERTIES,
+    TASK_PROPERTIES,
+    BodyType,
+    Calendar,
+    CalendarEvent,
+    CalendarInputError,
+    CalendarStore,
+    TodoList,
+    TodoTask,
+    calendar_json,
+    event_json,
+    task_json,
+    todo_list_json,
+    zone_info,
+)
 from tests.servers.microsoft_tenant import (
     AccessToken,
     Address,
@@ -66,6 +86,20 @@ MAIL_WRITE = frozenset({"mail.readwrite"})
 # on top of the mailbox permission Exchange grants.
 MAIL_READ_SHARED = frozenset({"mail.read.shared", "mail.readwrite.shared"})
 MAIL_WRITE_SHARED = frozenset({"mail.readwrite.shared"})
+# learn.microsoft.com/graph/permissions-reference#calendars-permissions (api/event-get:
+# Calendars.Read; api/user-post-events, api/event-update, api/event-delete: Calendars.ReadWrite);
+# another user's calendar needs a .Shared scope and a delegation (outlook-get-shared-events-
+# calendars).
+CALENDARS_READ = frozenset({"calendars.read", "calendars.readwrite"})
+CALENDARS_WRITE = frozenset({"calendars.readwrite"})
+CALENDARS_READ_SHARED = frozenset({"calendars.read.shared", "calendars.readwrite.shared"})
+CALENDARS_WRITE_SHARED = frozenset({"calendars.readwrite.shared"})
+# api/todo-list-lists: Tasks.Read; api/todotasklist-post-tasks, api/todotask-update,
+# api/todotask-delete: Tasks.ReadWrite. Delegated To Do permissions reach the signed-in user's
+# own lists only.
+TASKS_READ = frozenset({"tasks.read", "tasks.readwrite"})
+TASKS_WRITE = frozenset({"tasks.readwrite"})
+CALENDAR_SEGMENTS = frozenset({"calendars", "calendar", "events"})
 
 # learn.microsoft.com/graph/api/resources/message#properties: what GET returns by default.
 MESSAGE_PROPERTIES = (
@@ -256,6 +290,13 @@ class GraphServer:
             if method != "GET":
                 raise _method_not_allowed()
             return self._user(call)
+        area = rest[0].lower()
+        if area in CALENDAR_SEGMENTS:
+            self._authorize_calendar(call, write=method != "GET")
+            return self._limited(call, lambda: self._route_calendar(method, rest, call))
+        if area == "todo":
+            self._authorize_tasks(call, write=method != "GET")
+            return self._limited(call, lambda: self._route_todo(method, rest, call))
         self._authorize_mail(call, write=method != "GET")
         return self._limited(call, lambda: self._route_mail(method, rest, call))
 
@@ -657,6 +698,272 @@ class GraphServer:
         )
         return _error_response(error, call.headers)
 
+    # --- calendars and To Do -------------------------------------------------------------------
+
+    def _authorize_calendar(self, call: _Call, *, write: bool) -> None:
+        scopes = {s.lower() for s in call.token.scopes}
+        own = call.owner is call.caller
+        if own:
+            needed = CALENDARS_WRITE if write else CALENDARS_READ
+        else:
+            needed = CALENDARS_WRITE_SHARED if write else CALENDARS_READ_SHARED
+        with self.tenant.lock:
+            delegated = call.caller.oid in call.mailbox.delegates
+        if not scopes & needed or not (own or delegated):
+            raise _access_denied()
+
+    def _authorize_tasks(self, call: _Call, *, write: bool) -> None:
+        scopes = {s.lower() for s in call.token.scopes}
+        if not scopes & (TASKS_WRITE if write else TASKS_READ) or call.owner is not call.caller:
+            raise _access_denied()
+
+    def _route_calendar(self, method: str, rest: list[str], call: _Call) -> GraphResponse:
+        """calendars, calendars/{id}, calendar (the default), and events under any of them or
+        the user (api/user-post-events, api/event-get, api/event-update, api/event-delete,
+        api/user-list-calendars, api/calendar-get, api/user-post-calendars)."""
+        store = self.tenant.calendar_store(call.owner)
+        names = [s.lower() for s in rest]
+        try:
+            if names == ["calendars"]:
+                if method == "GET":
+                    return self._calendar_list(call, store)
+                if method == "POST":
+                    return self._calendar_create(call, store)
+                raise _method_not_allowed()
+            calendar: Calendar | None
+            if names[0] == "calendars":
+                calendar, tail = self._calendar(store, rest[1]), rest[2:]
+            elif names[0] == "calendar":
+                calendar, tail = store.default_calendar(), rest[1:]
+            else:
+                calendar, tail = None, rest
+            if not tail and calendar is not None:
+                if method != "GET":
+                    raise _method_not_allowed()
+                body = {"@odata.context": f"{self._context(call)}/calendars/$entity"}
+                body.update(calendar_json(calendar, call.owner))
+                return GraphResponse(200, body, route="calendar")
+            if tail[0].lower() == "events" and len(tail) == 1:
+                target = calendar or store.default_calendar()
+                if method == "GET":
+                    return self._event_list(call, store, target)
+                if method == "POST":
+                    return self._event_create(call, store, target)
+                raise _method_not_allowed()
+            if tail[0].lower() == "events" and len(tail) == 2:
+                event = self._event(store, tail[1], calendar)
+                if method == "GET":
+                    return self._event_response(call, event, 200)
+                if method == "PATCH":
+                    updated = store.update_event(event, _json_body(call))
+                    return self._event_response(call, updated, 200)
+                if method == "DELETE":
+                    # api/event-delete: 204 No Content; the event is gone (404) afterwards.
+                    del store.events[event.id]
+                    return GraphResponse(204, route="deleted")
+                raise _method_not_allowed()
+        except CalendarInputError as error:
+            raise GraphError(error.status, error.code, error.message) from None
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+
+    def _calendar(self, store: CalendarStore, calendar_id: str) -> Calendar:
+        found = store.calendars.get(calendar_id)
+        if found is None:
+            raise _item_not_found()
+        return found
+
+    def _event(
+        self, store: CalendarStore, event_id: str, calendar: Calendar | None
+    ) -> CalendarEvent:
+        found = store.events.get(event_id)
+        if found is None or (calendar is not None and found.calendar_id != calendar.id):
+            raise _item_not_found()
+        return found
+
+    def _calendar_list(self, call: _Call, store: CalendarStore) -> GraphResponse:
+        # api/user-list-calendars: every calendar of the user, the default one first here.
+        calendars = sorted(store.calendars.values(), key=lambda c: not c.is_default)
+        page, next_link = self._page(call, calendars, f"{call.base}/calendars")
+        body: dict[str, Any] = {"@odata.context": f"{self._context(call)}/calendars"}
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        body["value"] = [calendar_json(c, call.owner) for c in page]
+        return GraphResponse(200, body, route="calendars")
+
+    def _calendar_create(self, call: _Call, store: CalendarStore) -> GraphResponse:
+        # api/user-post-calendars: name (and optionally color); 201 with the calendar.
+        payload = _json_body(call)
+        name = payload.get("name") if isinstance(payload, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError(400, "ErrorInvalidRequest", "A calendar needs a name.")
+        calendar = store.add_calendar(name, str(payload.get("color") or "auto"))
+        body = {"@odata.context": f"{self._context(call)}/calendars/$entity"}
+        body.update(calendar_json(calendar, call.owner))
+        return GraphResponse(201, body, route="calendar")
+
+    def _event_list(self, call: _Call, store: CalendarStore, calendar: Calendar) -> GraphResponse:
+        # api/calendar-list-events, oldest first.
+        select = _select(call.query, EVENT_PROPERTIES, "event")
+        zone, body_type = self._event_preferences(call)
+        events = sorted(store.calendar_events(calendar.id), key=lambda e: e.created_at)
+        page, next_link = self._page(
+            call, events, f"{call.base}/calendars/{quote(calendar.id)}/events"
+        )
+        body: dict[str, Any] = {
+            "@odata.context": f"{self._context(call)}/calendars('{calendar.id}')/events"
+        }
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        body["value"] = [
+            event_json(e, call.owner, zone=zone, body_type=body_type, select=select) for e in page
+        ]
+        return self._with_event_preferences(GraphResponse(200, body, route="events"), call)
+
+    def _event_create(self, call: _Call, store: CalendarStore, calendar: Calendar) -> GraphResponse:
+        # api/user-post-events: 201 with the event. event#properties transactionId: a repeated
+        # transactionId returns the event it created (201, same id), not a second event.
+        event, _ = store.create_event(calendar, _json_body(call))
+        return self._event_response(call, event, 201)
+
+    def _event_response(self, call: _Call, event: CalendarEvent, status: int) -> GraphResponse:
+        zone, body_type = self._event_preferences(call)
+        select = _select(call.query, EVENT_PROPERTIES, "event") if status == 200 else None
+        body = {"@odata.context": f"{self._context(call)}/events/$entity"}
+        body.update(event_json(event, call.owner, zone=zone, body_type=body_type, select=select))
+        return self._with_event_preferences(GraphResponse(status, body, route="event"), call)
+
+    def _event_preferences(self, call: _Call) -> tuple[str | None, BodyType]:
+        """Prefer: outlook.timezone (api/event-get#support-various-time-zones: start and end in
+        that zone, UTC without it; a name outside datetimetimezone's list is a 400) and
+        outlook.body-content-type (api/event-get#request-headers: html unless "text")."""
+        prefs = _preferences(call.headers)
+        zone = prefs.get("outlook.timezone") or None
+        if zone is not None:
+            zone_info(zone)
+        text = prefs.get("outlook.body-content-type", "").lower() == "text"
+        return zone, "text" if text else "html"
+
+    def _with_event_preferences(
+        self, response: GraphResponse, call: _Call, *, body: bool = True
+    ) -> GraphResponse:
+        # api/event-get sample: Preference-Applied: outlook.timezone="Pacific Standard Time".
+        prefs = _preferences(call.headers)
+        if prefs.get("outlook.timezone"):
+            _apply_preference(response, f'outlook.timezone="{prefs["outlook.timezone"]}"')
+        if body and "outlook.body-content-type" in prefs:
+            _apply_preference(
+                response, f'outlook.body-content-type="{prefs["outlook.body-content-type"]}"'
+            )
+        return response
+
+    def _route_todo(self, method: str, rest: list[str], call: _Call) -> GraphResponse:
+        """todo/lists, todo/lists/{id}, its tasks and each task (api/todo-list-lists,
+        api/todo-post-lists, api/todotasklist-list-tasks, api/todotasklist-post-tasks,
+        api/todotask-get, api/todotask-update, api/todotask-delete)."""
+        store = self.tenant.calendar_store(call.owner)
+        names = [s.lower() for s in rest]
+        try:
+            if names == ["todo", "lists"]:
+                if method == "GET":
+                    return self._todo_list_list(call, store)
+                if method == "POST":
+                    return self._todo_list_create(call, store)
+                raise _method_not_allowed()
+            if names[:2] == ["todo", "lists"] and len(rest) >= 3:
+                todo_list = store.todo_lists.get(rest[2])
+                if todo_list is None:
+                    raise _item_not_found()
+                tail = names[3:]
+                if not tail and method == "GET":
+                    body = {"@odata.context": f"{self._context(call)}/todo/lists/$entity"}
+                    body.update(todo_list_json(todo_list))
+                    return GraphResponse(200, body, route="todoTaskList")
+                if tail == ["tasks"] and method == "GET":
+                    return self._task_list(call, store, todo_list)
+                if tail == ["tasks"] and method == "POST":
+                    task = store.create_task(todo_list, _json_body(call))
+                    return self._task_response(call, task, 201)
+                if len(tail) == 2 and tail[0] == "tasks":
+                    task = self._task(store, rest[4], todo_list)
+                    if method == "GET":
+                        return self._task_response(call, task, 200)
+                    if method == "PATCH":
+                        updated = store.update_task(task, _json_body(call))
+                        return self._task_response(call, updated, 200)
+                    if method == "DELETE":
+                        # api/todotask-delete: 204 No Content.
+                        del store.tasks[task.id]
+                        return GraphResponse(204, route="deleted")
+                if tail in ([], ["tasks"]) or (len(tail) == 2 and tail[0] == "tasks"):
+                    raise _method_not_allowed()
+        except CalendarInputError as error:
+            raise GraphError(error.status, error.code, error.message) from None
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+
+    def _task(self, store: CalendarStore, task_id: str, todo_list: TodoList) -> TodoTask:
+        found = store.tasks.get(task_id)
+        if found is None or found.list_id != todo_list.id:
+            raise _item_not_found()
+        return found
+
+    def _todo_list_list(self, call: _Call, store: CalendarStore) -> GraphResponse:
+        lists = sorted(store.todo_lists.values(), key=lambda t: t.wellknown_name != "defaultList")
+        page, next_link = self._page(call, lists, f"{call.base}/todo/lists")
+        body: dict[str, Any] = {"@odata.context": f"{self._context(call)}/todo/lists"}
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        body["value"] = [todo_list_json(t) for t in page]
+        return GraphResponse(200, body, route="todoTaskLists")
+
+    def _todo_list_create(self, call: _Call, store: CalendarStore) -> GraphResponse:
+        # api/todo-post-lists: displayName; 201 with the list.
+        payload = _json_body(call)
+        name = payload.get("displayName") if isinstance(payload, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError(400, "invalidRequest", "A list needs a displayName.")
+        todo_list = store.todo_lists[self.tenant.add_todo_list(call.owner, name)]
+        body = {"@odata.context": f"{self._context(call)}/todo/lists/$entity"}
+        body.update(todo_list_json(todo_list))
+        return GraphResponse(201, body, route="todoTaskList")
+
+    def _task_list(self, call: _Call, store: CalendarStore, todo_list: TodoList) -> GraphResponse:
+        select = _select(call.query, TASK_PROPERTIES, "todoTask")
+        zone = self._task_zone(call)
+        tasks = sorted(
+            (t for t in store.tasks.values() if t.list_id == todo_list.id),
+            key=lambda t: t.created_at,
+        )
+        page, next_link = self._page(
+            call, tasks, f"{call.base}/todo/lists/{quote(todo_list.id)}/tasks"
+        )
+        body: dict[str, Any] = {
+            "@odata.context": f"{self._context(call)}/todo/lists('{todo_list.id}')/tasks"
+        }
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        body["value"] = [task_json(t, zone=zone, select=select) for t in page]
+        return self._with_event_preferences(
+            GraphResponse(200, body, route="todoTasks"), call, body=False
+        )
+
+    def _task_response(self, call: _Call, task: TodoTask, status: int) -> GraphResponse:
+        select = _select(call.query, TASK_PROPERTIES, "todoTask") if status == 200 else None
+        context = f"{self._context(call)}/todo/lists('{task.list_id}')/tasks/$entity"
+        body = {"@odata.context": context}
+        body.update(task_json(task, zone=self._task_zone(call), select=select))
+        return self._with_event_preferences(
+            GraphResponse(status, body, route="todoTask"), call, body=False
+        )
+
+    def _task_zone(self, call: _Call) -> str | None:
+        # todotask#properties: the dateTimeTimeZone values come in UTC unless a Prefer:
+        # outlook.timezone asks otherwise (applied, as reported in microsoft-graph-docs-
+        # contrib#8664).
+        zone = _preferences(call.headers).get("outlook.timezone") or None
+        if zone is not None:
+            zone_info(zone)
+        return zone
+
     # --- batching ----------------------------------------------------------------------------
 
     def _batch(self, headers: Headers, body: bytes) -> GraphResponse:
@@ -864,6 +1171,33 @@ def _unauthenticated(message: str) -> GraphError:
             '.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'
         },
     )
+
+
+def _access_denied() -> GraphError:
+    # learn.microsoft.com/graph/errors: 403, the token lacks the permission (Outlook's code).
+    return GraphError(
+        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+    )
+
+
+def _item_not_found() -> GraphError:
+    # An Outlook item or folder that is not (or no longer) there.
+    return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+
+def _json_body(call: _Call) -> Any:
+    """The request's JSON (Graph's messages for an empty or unreadable payload)."""
+    if not call.body.strip():
+        raise GraphError(400, "BadRequest", "Empty Payload. JSON content expected.")
+    try:
+        return json.loads(call.body)
+    except ValueError:
+        raise GraphError(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and "
+            "payload is of valid JSON format.",
+        ) from None
 
 
 def _method_not_allowed() -> GraphError:

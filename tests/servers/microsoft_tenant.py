@@ -5,6 +5,9 @@ users (with consent per app), the tokens the identity fake issued, and every use
 (folders, messages as raw MIME, delta-sync state). Both fakes are threaded HTTP servers, so every
 read and write goes through `tenant.lock`; the control API (the public methods) is what tests call
 to arrange a scenario: deliver mail, move it, expire tokens, throttle, take the login service down.
+Calendars, events and To Do live in `microsoft_calendar.py` (one `CalendarStore` per user), whose
+`CalendarControl` methods the tenant inherits: add or delete a calendar, delete an event as if in
+Outlook, list what the product pushed.
 
 Nothing here speaks HTTP: `microsoft_identity.py` and `graph.py` turn this state into the
 documented wire format, and cite the Microsoft documentation each behaviour follows.
@@ -30,6 +33,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer
+
+from tests.servers.microsoft_calendar import CalendarControl, CalendarStore
 
 RefreshFailure = Literal["expired", "revoked", "consent_withdrawn"]
 DeltaExpiry = Literal["410", "syncStateNotFound"]
@@ -267,8 +272,10 @@ class GraphRequest:
     body: bytes | None = None
 
 
-class MicrosoftTenant:
-    """A Microsoft 365 tenant: apps, users, tokens and mailboxes, shared by both fakes."""
+class MicrosoftTenant(CalendarControl):
+    """A Microsoft 365 tenant: apps, users, tokens and mailboxes, shared by both fakes. Every
+    user also has calendars and To Do lists (microsoft_calendar.py, whose `CalendarControl` is
+    the control API for them)."""
 
     def __init__(self, *, access_token_lifetime: int = 3600) -> None:
         self.tenant_id = new_guid()
@@ -279,6 +286,7 @@ class MicrosoftTenant:
         self.apps: dict[str, App] = {}
         self.users: dict[str, User] = {}
         self.mailboxes: dict[str, Mailbox] = {}
+        self.calendar_stores: dict[str, CalendarStore] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
@@ -323,6 +331,7 @@ class MicrosoftTenant:
         with self.lock:
             self.users[user.oid] = user
             self.mailboxes[user.oid] = self._new_mailbox(user.oid)
+            self.calendar_stores[user.oid] = CalendarStore.new()
         return user
 
     def user(self, who: User | str) -> User:

@@ -35,9 +35,11 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from tests.servers import conftest_fixtures
-from tests.servers.gmail import ROUTES, discovery_document, discovery_methods
+from tests.servers.gmail import ROUTES, discovery_document
 from tests.servers.gmail_state import SYSTEM_LABELS, ServedBody
 from tests.servers.google import GoogleCloud
+from tests.servers.google_calendar import api_methods
+from tests.servers.google_calendar_state import api_document
 from tests.servers.google_identity import form_fields
 
 # The fixture, bound by name for pytest (an import would be shadowed by each test's argument).
@@ -55,6 +57,12 @@ CAROL = "carol@blocked.test"
 
 SCHEMAS: dict[str, Any] = discovery_document()["schemas"]
 GLOBAL_PARAMETERS: dict[str, Any] = discovery_document()["parameters"]
+# The discovery documents served_problems() knows, by the first part of a method id.
+DOCUMENT_NAMES = {
+    "gmail": "gmail.v1.json",
+    "calendar": "calendar.v3.json",
+    "tasks": "tasks.v1.json",
+}
 # Google's error body (developers.google.com/gmail/api/guides/handle-errors, and
 # cloud.google.com/apis/design/errors#http_mapping for "status"), written as a discovery schema.
 ERROR_SCHEMA: dict[str, Any] = {
@@ -85,19 +93,28 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _INT_RANGES = {
     "int32": (-(2**31), 2**31 - 1),
     "uint32": (0, 2**32 - 1),
 }
 
 
-def schema_problems(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+def schema_problems(
+    value: Any,
+    schema: dict[str, Any],
+    where: str = "$",
+    *,
+    schemas: dict[str, Any] | None = None,
+) -> list[str]:
     """Where `value` strays from a discovery-document schema: keys the schema does not declare,
-    values of the wrong JSON type or format, enum values it does not list."""
+    values of the wrong JSON type or format, enum values it does not list. `schemas` are the
+    document's named schemas that "$ref" points into (default: gmail.v1.json's)."""
+    schemas = SCHEMAS if schemas is None else schemas
     name = schema.get("id", "")
     if "$ref" in schema:
         name = schema["$ref"]
-        schema = SCHEMAS[name]
+        schema = schemas[name]
     kind = schema.get("type")
     if kind == "object":
         if not isinstance(value, dict):
@@ -107,9 +124,11 @@ def schema_problems(value: Any, schema: dict[str, Any], where: str = "$") -> lis
         problems: list[str] = []
         for key, item in value.items():
             if key in properties:
-                problems += schema_problems(item, properties[key], f"{where}.{key}")
+                problems += schema_problems(
+                    item, properties[key], f"{where}.{key}", schemas=schemas
+                )
             elif extra is not None:
-                problems += schema_problems(item, extra, f"{where}.{key}")
+                problems += schema_problems(item, extra, f"{where}.{key}", schemas=schemas)
             else:
                 problems.append(f"{where}.{key}: not a property of {name or 'the object'}")
         return problems
@@ -119,7 +138,9 @@ def schema_problems(value: Any, schema: dict[str, Any], where: str = "$") -> lis
         return [
             problem
             for index, item in enumerate(value)
-            for problem in schema_problems(item, schema["items"], f"{where}[{index}]")
+            for problem in schema_problems(
+                item, schema["items"], f"{where}[{index}]", schemas=schemas
+            )
         ]
     return _scalar_problems(value, schema, where)
 
@@ -133,6 +154,10 @@ def _scalar_problems(value: Any, schema: dict[str, Any], where: str) -> list[str
             return [f"{where}: {value!r} is not a {fmt} string"]
         if fmt == "byte" and not _BASE64URL.fullmatch(value):
             return [f"{where}: not base64url"]
+        if fmt == "date-time" and not _RFC3339.fullmatch(value):
+            return [f"{where}: {value!r} is not an RFC 3339 date-time"]
+        if fmt == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return [f"{where}: {value!r} is not a yyyy-mm-dd date"]
         if "enum" in schema and value not in schema["enum"]:
             return [f"{where}: {value!r} not in {schema['enum']}"]
         return []
@@ -150,27 +175,39 @@ def _scalar_problems(value: Any, schema: dict[str, Any], where: str) -> list[str
 
 
 def served_problems(served: ServedBody) -> list[str]:
-    """One served body against its method: the path fits the method's flatPath with every
-    required path parameter, every query parameter is declared, and the body fits the
-    response schema (or Google's error format)."""
-    method = discovery_methods().get(served.method_id)
+    """One served body against its method in its API's discovery document (gmail.v1.json,
+    calendar.v3.json or tasks.v1.json, by the method id's first part): the path fits the
+    servicePath and the method's flatPath with every required path parameter, every query
+    parameter is declared, and the body fits the response schema (or Google's error format)."""
+    api = served.method_id.split(".")[0]
+    if api not in DOCUMENT_NAMES:
+        return [f"{served.method_id}: no discovery document for {api!r}"]
+    document = api_document(api)
+    method = api_methods(api).get(served.method_id)
     if method is None:
-        return [f"{served.method_id}: no such method in gmail.v1.json"]
+        return [f"{served.method_id}: no such method in {DOCUMENT_NAMES[api]}"]
     problems = []
-    template = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", method["flatPath"])
+    path_template = document["servicePath"] + method.get("flatPath", method["path"])
+    parts = re.split(r"\{\+?(\w+)\}", path_template)
+    template = "".join(
+        re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+        for index, part in enumerate(parts)
+    )
     match = re.fullmatch(template, served.path.lstrip("/"))
     if match is None:
-        problems.append(f"{served.path} does not fit {method['flatPath']}")
+        problems.append(f"{served.path} does not fit {path_template}")
     else:
         for parameter, spec in method.get("parameters", {}).items():
             if spec.get("required") and spec["location"] == "path" and not match[parameter]:
                 problems.append(f"{served.path}: required {parameter} is empty")
-    declared = {**GLOBAL_PARAMETERS, **method.get("parameters", {})}
+    declared = {**document["parameters"], **method.get("parameters", {})}
     problems += [
         f"query parameter {q} is not declared" for q in served.query_names if q not in declared
     ]
-    schema = ERROR_SCHEMA if served.status >= 400 else method["response"]
-    return problems + schema_problems(served.body, schema)
+    schema = ERROR_SCHEMA if served.status >= 400 else method.get("response")
+    if schema is None:
+        return [*problems, f"{served.method_id} answers no body, yet one was served"]
+    return problems + schema_problems(served.body, schema, schemas=document["schemas"])
 
 
 @pytest.fixture

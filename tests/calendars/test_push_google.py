@@ -1,0 +1,181 @@
+"""Calendar push to Google Calendar and Google Tasks, through the Google sign-in of the user's
+mailbox (asked again with the calendar scopes: incremental consent), against the Google fakes
+(tests/servers/google*.py), every answer checked against the packaged discovery documents."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from calendars.models import CalendarConnection, ConnectionState, PushedItem, PushState
+from calendars.push import push
+from crm.activities.services import meeting_create, task_create, task_set_done
+from mailsync.google import CALENDAR_SCOPES
+from tests.factories import make_contact
+from tests.mailsync.test_sync_google import (  # noqa: F401  (fixtures)
+    ALICE,
+    connect,
+    gcloud,
+    google_answer,
+    owner,
+)
+
+pytestmark = [pytest.mark.server, pytest.mark.django_db]
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def allow_calendar(client, *, button: str = "allow"):
+    """Calendar page: "Use my Google calendar", Google's consent page, back to the page."""
+    started = client.post(reverse("calendar-sign-in", args=["google"]))
+    assert started.status_code == 302, started.content
+    asked = parse_qs(urlsplit(started["Location"]).query)["scope"][0].split()
+    assert set(CALENDAR_SCOPES) <= set(asked)
+    back = urlsplit(google_answer(started["Location"], as_user=ALICE, button=button))
+    parked = client.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+    return client.get(parked["Location"])
+
+
+def connect_calendar(client) -> CalendarConnection:
+    finished = allow_calendar(client)
+    assert finished["Location"].endswith("?choose=google"), finished.content
+    page = client.get(finished["Location"])
+    assert page.status_code == 200
+    calendars = client.session["calendar_pending"]["calendars"]
+    primary = next(c for c in calendars if c["key"] == ALICE)
+    chosen = client.post(
+        reverse("calendar-settings"), {"action": "choose-oauth", "calendar": primary["key"]}
+    )
+    assert chosen.status_code == 302
+    return CalendarConnection.objects.get()
+
+
+@pytest.fixture
+def calendar(gcloud, client, owner) -> CalendarConnection:
+    owner.time_zone = "Europe/Paris"
+    owner.save()
+    connect(client)
+    return connect_calendar(client)
+
+
+def meeting(owner, **changes):
+    start = datetime(2026, 12, 10, 10, 0, tzinfo=PARIS)
+    return meeting_create(
+        owner=owner,
+        title=changes.pop("title", "Kick-off with Acme"),
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        location="Room 4",
+        show_in_external_calendar=True,
+        **changes,
+    )
+
+
+def test_the_calendar_list_comes_from_google_and_the_meeting_lands_there(gcloud, calendar, owner):
+    jane = make_contact(first_name="Jane", last_name="Doe", emails=["jane@customer.test"])
+    item = meeting(owner, contacts=[jane])
+
+    assert push("meeting", item.pk).state == PushState.PUSHED
+
+    (event,) = gcloud.accounts.calendar_events(ALICE, ALICE)
+    assert event["summary"] == "Kick-off with Acme"
+    assert event["location"] == "Room 4"
+    assert event["start"]["timeZone"] == "Europe/Paris"
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == item.starts_at
+    assert "Jane Doe" in event["description"]
+    assert "attendees" not in event  # named, never invited
+
+
+def test_changes_follow_and_a_deleted_meeting_leaves(gcloud, calendar, owner):
+    item = meeting(owner)
+    push("meeting", item.pk)
+
+    item.title, item.location = "Kick-off (moved)", "Online"
+    item.save()
+    push("meeting", item.pk)
+    (event,) = gcloud.accounts.calendar_events(ALICE, ALICE)
+    assert (event["summary"], event["location"]) == ("Kick-off (moved)", "Online")
+
+    item_id = item.pk
+    item.delete()
+    push("meeting", item_id)
+    assert gcloud.accounts.calendar_events(ALICE, ALICE) == []
+
+
+def test_an_event_deleted_in_google_calendar_is_not_recreated_unasked(gcloud, calendar, owner):
+    item = meeting(owner)
+    record = push("meeting", item.pk)
+    gcloud.accounts.delete_event_as_user(ALICE, ALICE, record.remote_href)
+
+    item.title = "Renamed"
+    item.save()
+    assert push("meeting", item.pk).state == PushState.REMOVED
+    assert gcloud.accounts.calendar_events(ALICE, ALICE) == []
+
+    assert push("meeting", item.pk, again=True).state == PushState.PUSHED
+    (event,) = gcloud.accounts.calendar_events(ALICE, ALICE)
+    assert event["summary"] == "Renamed"
+
+
+def test_a_push_replayed_after_a_crash_makes_no_duplicate(gcloud, calendar, owner):
+    item = meeting(owner)
+    task = task_create(
+        owner=owner,
+        title="Send the quote",
+        due_at=datetime(2026, 12, 12, 17, 0, tzinfo=PARIS),
+        show_in_external_calendar=True,
+    )
+    push("meeting", item.pk)
+    push("task", task.pk)
+    PushedItem.objects.update(remote_href="", etag="", state=PushState.WAITING)  # commit lost
+
+    push("meeting", item.pk)
+    push("task", task.pk)
+
+    assert len(gcloud.accounts.calendar_events(ALICE, ALICE)) == 1
+    assert len(gcloud.accounts.tasks(ALICE, "@default")) == 1
+
+
+def test_tasks_go_to_google_tasks_with_their_due_date_and_done_state(gcloud, calendar, owner):
+    task = task_create(
+        owner=owner,
+        title="Send the quote",
+        due_at=datetime(2026, 12, 12, 0, 30, tzinfo=PARIS),  # still the 11th in UTC
+        show_in_external_calendar=True,
+    )
+    push("task", task.pk)
+    (pushed,) = gcloud.accounts.tasks(ALICE, "@default")
+    assert pushed["title"] == "Send the quote"
+    assert pushed["due"].startswith("2026-12-12")  # the day where the owner is
+    assert pushed["status"] == "needsAction"
+
+    task_set_done(task=task, done=True)
+    push("task", task.pk)
+
+    (pushed,) = gcloud.accounts.tasks(ALICE, "@default")
+    assert pushed["status"] == "completed"
+
+
+def test_access_revoked_at_google_disconnects_the_calendar(gcloud, calendar, owner):
+    gcloud.accounts.revoke_grants(ALICE)
+    gcloud.accounts.expire_access_tokens()
+
+    record = push("meeting", meeting(owner).pk)
+
+    assert record.state == PushState.FAILED
+    calendar.refresh_from_db()
+    assert calendar.state == ConnectionState.DISCONNECTED
+    assert "Google ended Postcard's access" in calendar.state_reason
+
+
+def test_declining_calendar_access_changes_nothing(gcloud, client, owner):
+    connect(client)
+
+    finished = allow_calendar(client, button="cancel")
+
+    assert finished["Location"] == reverse("calendar-settings")
+    assert not CalendarConnection.objects.exists()
