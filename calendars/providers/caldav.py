@@ -10,6 +10,8 @@ edited copy is overwritten; a deleted one is reported, not re-created).
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
@@ -37,9 +39,7 @@ ICAL = {"Content-Type": "text/calendar; charset=utf-8"}
 class CalDavProvider:
     def __init__(self, url: str, username: str, password: str) -> None:
         self.url = url
-        self.client = caldav.DAVClient(
-            url=url, username=username, password=password, timeout=TIMEOUT
-        )
+        self.client = _client(url, username, password)
 
     def calendars(self) -> list[RemoteCalendar]:
         found = []
@@ -82,7 +82,7 @@ class CalDavProvider:
             )
 
     def close(self) -> None:
-        self.client.session.close()
+        pass  # the client stays for this thread's next push (see _client)
 
     def _principal(self) -> Any:
         return self.client.principal()  # type: ignore[no-untyped-call]
@@ -126,6 +126,25 @@ class CalDavProvider:
             raise TemporaryPushFailure(
                 f"The calendar server answered an error: {failure}."
             ) from None
+
+
+_kept = threading.local()
+KEPT_CLIENTS = 50  # per worker thread
+
+
+def _client(url: str, username: str, password: str) -> caldav.DAVClient:
+    """This thread's client for a login, kept between pushes: the caldav package learns the
+    server's authentication scheme from a first 401 (Basic or Digest) and then sends it with
+    every request, so a kept client costs one request per push instead of two."""
+    kept: dict[tuple[str, str, str], caldav.DAVClient] = _kept.__dict__.setdefault("clients", {})
+    key = (url, username, hashlib.sha256(password.encode()).hexdigest())
+    client = kept.pop(key, None)
+    if client is None:
+        if len(kept) >= KEPT_CLIENTS:
+            kept.pop(next(iter(kept))).session.close()  # the least recently used
+        client = caldav.DAVClient(url=url, username=username, password=password, timeout=TIMEOUT)
+    kept[key] = client  # most recently used last
+    return client
 
 
 def discovered_url(address: str) -> str:
