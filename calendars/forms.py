@@ -4,13 +4,23 @@ from typing import Any
 
 from django import forms
 
-# Where the big CalDAV services are (RFC 6764 discovery finds the rest from a host name).
+from calendars.providers.base import RemoteCalendar
+
+# Where the big CalDAV services are (RFC 6764 discovery finds the rest from a host name), and
+# the server filled in for a mailbox of theirs.
 KNOWN_SERVERS = [
     ("https://caldav.fastmail.com/", "Fastmail"),
     ("https://caldav.icloud.com/", "iCloud (app-specific password)"),
     ("https://your-nextcloud.example.com/remote.php/dav/", "Nextcloud (your server's address)"),
     ("http://your-server:5232/", "Radicale (your server's address)"),
 ]
+SERVER_FOR_MAIL_DOMAIN = {
+    "fastmail.com": "https://caldav.fastmail.com/",
+    "fastmail.fm": "https://caldav.fastmail.com/",
+    "icloud.com": "https://caldav.icloud.com/",
+    "me.com": "https://caldav.icloud.com/",
+    "mac.com": "https://caldav.icloud.com/",
+}
 
 
 class CalDavLoginForm(forms.Form):
@@ -43,8 +53,11 @@ class CalDavLoginForm(forms.Form):
 class CalendarChoiceForm(forms.Form):
     calendar = forms.ChoiceField(label="Calendar", widget=forms.RadioSelect)
 
-    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, calendars: list[RemoteCalendar], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["calendar"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
+        field.choices = [(c.key, c.name) for c in calendars]
+        # The main calendar unless the user picks another (the first one where none says so).
+        main = next((c for c in calendars if c.is_default), calendars[0] if calendars else None)
+        field.initial = main.key if main is not None else None

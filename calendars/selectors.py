@@ -7,7 +7,7 @@ from typing import TypeVar, cast
 
 from django.db.models import Model, OuterRef, QuerySet, Subquery
 
-from calendars.models import CalendarConnection, PushedItem, PushState
+from calendars.models import CalendarConnection, CalendarProvider, PushedItem, PushState
 
 M = TypeVar("M", bound=Model)
 
@@ -37,6 +37,7 @@ def with_push_status(items: QuerySet[M], kind: str) -> QuerySet[M]:
         push_state=Subquery(record.values("state")[:1]),
         push_error=Subquery(record.values("error")[:1]),
         push_calendar=Subquery(record.values("connection__calendar_name")[:1]),
+        push_provider=Subquery(record.values("connection__provider")[:1]),
     )
     return cast("QuerySet[M]", annotated)  # the same rows, with three more attributes
 
@@ -59,7 +60,14 @@ def status_of(state: str | None, error: str | None, where: str) -> PushStatus:
 def _where(connection: CalendarConnection | None) -> str:
     if connection is None or not connection.calendar_name:
         return ""
-    return f" ({connection.calendar_name})"
+    return f" ({calendar_place(connection.provider, connection.calendar_name)})"
+
+
+def calendar_place(provider: str, name: str) -> str:
+    """How a person names the calendar: "Outlook: Calendar", "Google Calendar: Work"."""
+    app = {CalendarProvider.MICROSOFT: "Outlook", CalendarProvider.GOOGLE: "Google Calendar"}
+    prefix = app.get(provider)  # type: ignore[call-overload]
+    return f"{prefix}: {name}" if prefix else name
 
 
 def calendar_connection_of(owner_id: int) -> CalendarConnection | None:

@@ -12,7 +12,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from calendars.forms import KNOWN_SERVERS, CalDavLoginForm, CalendarChoiceForm
+from calendars.forms import (
+    KNOWN_SERVERS,
+    SERVER_FOR_MAIL_DOMAIN,
+    CalDavLoginForm,
+    CalendarChoiceForm,
+)
 from calendars.models import CalendarConnection, ItemKind
 from calendars.providers.base import RemoteCalendar
 from calendars.push import item_of
@@ -28,6 +33,7 @@ from calendars.services import (
 )
 from crm.core.fields import fernet
 from hierarchy.models import User
+from mailsync.models import Mailbox
 from mailsync.oauth import sign_in_for
 from mailsync.selectors import mailbox_of
 from mailsync.views_oauth import allowing_sign_in
@@ -93,7 +99,7 @@ def _choose(request: HttpRequest, connection: CalendarConnection | None) -> Http
         messages.error(request, "That choice had expired. Log in to the calendar server again.")
         return redirect("calendar-settings")
     calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
-    form = CalendarChoiceForm(request.POST, choices=[(c.key, c.name) for c in calendars])
+    form = CalendarChoiceForm(request.POST, calendars=calendars)
     if not form.is_valid():
         return _page(request, connection, calendars=calendars, choice=form)
     chosen = next(c for c in calendars if c.key == form.cleaned_data["calendar"])
@@ -140,7 +146,7 @@ def _choose_oauth(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That choice had expired. Choose the calendar again.")
         return redirect("calendar-settings")
     calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
-    form = CalendarChoiceForm(request.POST, choices=[(c.key, c.name) for c in calendars])
+    form = CalendarChoiceForm(request.POST, calendars=calendars)
     if not form.is_valid():
         connection = calendar_connection_of(_owner(request).pk)
         return _page(request, connection, calendars=calendars, choice=form, action="choose-oauth")
@@ -163,14 +169,14 @@ def _page(
     action: str = "choose",
 ) -> HttpResponse:
     if calendars and choice is None:
-        choice = CalendarChoiceForm(choices=[(c.key, c.name) for c in calendars])
+        choice = CalendarChoiceForm(calendars=calendars)
     mailbox = mailbox_of(_owner(request))
     via = sign_in_for(mailbox.provider) if mailbox is not None else None
     if via is not None and via.provider.value not in OAUTH_CALENDARS:
         via = None
     context: dict[str, Any] = {
         "connection": connection,
-        "login": login or CalDavLoginForm(),
+        "login": login or CalDavLoginForm(initial={"server_url": _server_for(mailbox)}),
         "calendars": calendars or [],
         "choice": choice,
         "choose_action": action,
@@ -179,6 +185,13 @@ def _page(
     }
     response = render(request, "calendars/settings.html", context)
     return allowing_sign_in(response, via) if via is not None else response
+
+
+def _server_for(mailbox: Mailbox | None) -> str:
+    """The CalDAV server of the user's mail provider, where it has one (Fastmail, iCloud)."""
+    if mailbox is None:
+        return ""
+    return SERVER_FOR_MAIL_DOMAIN.get(mailbox.address.rsplit("@", 1)[-1].lower(), "")
 
 
 @login_required

@@ -47,6 +47,7 @@ class RemoteCalendar:
     color: str = ""
     supports_events: bool = True
     supports_tasks: bool = True
+    is_default: bool = False  # the account's main calendar: chosen unless the user picks another
 
 
 def zone_named(name: str) -> ZoneInfo:

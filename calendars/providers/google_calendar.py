@@ -77,6 +77,7 @@ class GoogleCalendarProvider:
                 name=str(entry.get("summaryOverride") or entry.get("summary") or entry["id"]),
                 color=str(entry.get("backgroundColor") or ""),
                 supports_tasks=True,  # tasks go to Google Tasks beside the calendar
+                is_default=bool(entry.get("primary")),
             )
             for entry in body.get("items") or []
         ]

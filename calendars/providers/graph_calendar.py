@@ -46,6 +46,7 @@ class GraphCalendarProvider:
                 name=str(entry.get("name") or entry["id"]),
                 color=str(entry.get("hexColor") or ""),
                 supports_tasks=True,  # tasks go to Microsoft To Do beside the calendar
+                is_default=bool(entry.get("isDefaultCalendar")),
             )
             for entry in (answer.body or {}).get("value", [])
             if entry.get("canEdit", True)

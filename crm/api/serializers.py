@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calendars.models import PushState
-from calendars.selectors import push_status, status_of
+from calendars.selectors import calendar_place, push_status, status_of
 from crm.accounts.models import Account, AccountDomain
 from crm.accounts.selectors import ACCOUNT_SORTS
 from crm.activities.models import Meeting, Task
@@ -263,7 +263,8 @@ class _WithCalendarPush(serializers.Serializer[Any]):
     def get_calendar_push(self, item: Meeting | Task) -> dict[str, str]:
         if hasattr(item, "push_state"):  # annotated by calendars.selectors.with_push_status
             calendar = getattr(item, "push_calendar", None)
-            where = f" ({calendar})" if calendar else ""
+            provider = getattr(item, "push_provider", None) or ""
+            where = f" ({calendar_place(provider, calendar)})" if calendar else ""
             status = status_of(item.push_state, getattr(item, "push_error", ""), where)
         else:
             kind = "meeting" if isinstance(item, Meeting) else "task"

@@ -79,7 +79,9 @@ def outlook(m365, calendar):
     return m365.tenant.events(ALICE, calendar.calendar_key)
 
 
-def test_the_meeting_lands_in_outlook_at_its_local_time_without_attendees(m365, calendar, owner):
+def test_the_meeting_lands_in_outlook_at_its_local_time_without_attendees(
+    m365, calendar, owner, client
+):
     jane = make_contact(first_name="Jane", last_name="Doe", emails=["jane@customer.test"])
     item = meeting(owner, contacts=[jane])
 
@@ -91,6 +93,8 @@ def test_the_meeting_lands_in_outlook_at_its_local_time_without_attendees(m365, 
     assert event["start"]["dateTime"].startswith("2026-12-10T09:00:00")  # served in UTC
     assert "Jane Doe" in event["body"]["content"]
     assert m365.tenant.attendees_sent(ALICE) == []
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "In your calendar (Outlook: Calendar)" in page
 
 
 def test_changes_follow_deleted_in_outlook_is_reported_and_push_again_restores(
