@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from calendars.models import CalendarConnection
 from mailsync.models import Mailbox, MailboxState, Provider
 from tests.browser.signin import sign_in
 from tests.factories import UserFactory
@@ -110,3 +111,23 @@ def test_an_admin_block_answered_to_postcard_is_explained(
     expect(page.get_by_text("Google Workspace administrator restricts access")).to_be_visible()
     expect(page.get_by_text(f"OAuth client ID {settings.GOOGLE_CLIENT_ID}").first).to_be_visible()
     assert not Mailbox.objects.exists()
+
+
+def test_using_the_google_calendar_asks_google_once_more_then_lists_its_calendars(
+    page: Page, live_server, gcloud
+) -> None:
+    start(page, live_server, ALICE)
+    google_sign_in(page, ALICE)
+    expect(page.get_by_text("Mailbox connected.")).to_be_visible()
+
+    page.goto(live_server.url + "/settings/calendar/")
+    page.get_by_role("button", name="Use my Google calendar").click()
+    expect(page.get_by_label("Email")).to_have_value(ALICE)  # Google's page again
+    google_sign_in(page, ALICE)
+    expect(page.get_by_role("heading", name="Choose the calendar")).to_be_visible()
+    expect(page.get_by_text("(main calendar)")).to_be_visible()
+    page.get_by_role("button", name="Use this calendar").click()
+
+    expect(page.get_by_text("Meetings and tasks you flag now go to")).to_be_visible()
+    connection = CalendarConnection.objects.get()
+    assert (connection.provider, connection.calendar_key) == ("google", ALICE)

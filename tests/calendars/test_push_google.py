@@ -64,15 +64,15 @@ def calendar(gcloud, client, owner) -> CalendarConnection:
 
 def meeting(owner, **changes):
     start = datetime(2026, 12, 10, 10, 0, tzinfo=PARIS)
-    return meeting_create(
-        owner=owner,
-        title=changes.pop("title", "Kick-off with Acme"),
-        starts_at=start,
-        ends_at=start + timedelta(hours=1),
-        location="Room 4",
-        show_in_external_calendar=True,
+    fields = {
+        "title": "Kick-off with Acme",
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+        "location": "Room 4",
+        "show_in_external_calendar": True,
         **changes,
-    )
+    }
+    return meeting_create(owner=owner, **fields)
 
 
 def test_the_calendar_list_comes_from_google_and_the_meeting_lands_there(gcloud, calendar, owner):
@@ -179,3 +179,43 @@ def test_declining_calendar_access_changes_nothing(gcloud, client, owner):
 
     assert finished["Location"] == reverse("calendar-settings")
     assert not CalendarConnection.objects.exists()
+
+
+def test_the_flag_off_takes_it_out_and_another_calendar_moves_it(gcloud, calendar, owner, client):
+    item = meeting(owner)
+    push("meeting", item.pk)
+    item.show_in_external_calendar = False
+    item.save()
+    assert push("meeting", item.pk).state == PushState.OFF
+    assert gcloud.accounts.calendar_events(ALICE, ALICE) == []
+    item.show_in_external_calendar = True
+    item.save()
+    push("meeting", item.pk)
+    customers = gcloud.accounts.add_calendar(ALICE, "Customers", color="#ff7537")
+
+    finished = allow_calendar(client)
+    client.get(finished["Location"])
+    chosen = client.post(
+        reverse("calendar-settings"), {"action": "choose-oauth", "calendar": customers}
+    )
+    assert chosen.status_code == 302
+    push("meeting", item.pk)
+
+    assert gcloud.accounts.calendar_events(ALICE, ALICE) == []
+    (moved,) = gcloud.accounts.calendar_events(ALICE, customers)
+    assert moved["summary"] == "Kick-off with Acme"
+    page = client.get(item.get_absolute_url()).content.decode()
+    assert "In your calendar (Google Calendar: Customers)" in page
+
+
+def test_a_week_across_the_daylight_saving_change_keeps_local_times(gcloud, calendar, owner):
+    for day in (26, 29):  # Friday before (UTC+1) and Monday after (UTC+2) the change
+        start = datetime(2027, 3, day, 9, 0, tzinfo=PARIS)
+        push("meeting", meeting(owner, starts_at=start, ends_at=start + timedelta(hours=1)).pk)
+
+    starts = sorted(
+        datetime.fromisoformat(e["start"]["dateTime"])
+        for e in gcloud.accounts.calendar_events(ALICE, ALICE)
+    )
+
+    assert [s.astimezone(PARIS).hour for s in starts] == [9, 9]

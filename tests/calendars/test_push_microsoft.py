@@ -64,15 +64,15 @@ def calendar(m365, client, owner) -> CalendarConnection:
 
 def meeting(owner, **changes):
     start = datetime(2026, 12, 10, 10, 0, tzinfo=PARIS)
-    return meeting_create(
-        owner=owner,
-        title=changes.pop("title", "Kick-off with Acme"),
-        starts_at=start,
-        ends_at=start + timedelta(hours=1),
-        location="Room 4",
-        show_in_external_calendar=True,
+    fields = {
+        "title": "Kick-off with Acme",
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+        "location": "Room 4",
+        "show_in_external_calendar": True,
         **changes,
-    )
+    }
+    return meeting_create(owner=owner, **fields)
 
 
 def outlook(m365, calendar):
@@ -178,3 +178,37 @@ def test_a_refused_refresh_disconnects_the_calendar(m365, calendar, owner):
     assert record.state == PushState.FAILED
     calendar.refresh_from_db()
     assert calendar.state == ConnectionState.DISCONNECTED
+
+
+def test_the_flag_off_takes_it_out_and_another_calendar_moves_it(m365, calendar, owner, client):
+    item = meeting(owner)
+    push("meeting", item.pk)
+    item.show_in_external_calendar = False
+    item.save()
+    assert push("meeting", item.pk).state == PushState.OFF
+    assert outlook(m365, calendar) == []
+    item.show_in_external_calendar = True
+    item.save()
+    push("meeting", item.pk)
+    customers = m365.tenant.add_calendar(ALICE, "Customers")
+
+    finished = allow_calendar(client)
+    client.get(finished["Location"])
+    chosen = client.post(
+        reverse("calendar-settings"), {"action": "choose-oauth", "calendar": customers}
+    )
+    assert chosen.status_code == 302
+    push("meeting", item.pk)
+
+    assert outlook(m365, calendar) == []
+    assert [e["subject"] for e in m365.tenant.events(ALICE, customers)] == ["Kick-off with Acme"]
+
+
+def test_a_week_across_the_daylight_saving_change_keeps_local_times(m365, calendar, owner):
+    for day in (26, 29):  # Friday before (UTC+1) and Monday after (UTC+2) the change
+        start = datetime(2027, 3, day, 9, 0, tzinfo=PARIS)
+        push("meeting", meeting(owner, starts_at=start, ends_at=start + timedelta(hours=1)).pk)
+
+    starts = sorted(e["start"]["dateTime"][11:16] for e in outlook(m365, calendar))
+
+    assert starts == ["07:00", "08:00"]  # served in UTC: 09:00 in Paris on both days
