@@ -196,7 +196,7 @@ class GoogleCalendarProvider:
                 status = error.resp.status
                 if status == 401 and not refreshed:
                     continue
-                raise _error(status, doing) from None
+                raise _error(status, doing, _reason(error)) from None
             except (httplib2.HttpLib2Error, OSError):
                 raise TemporaryPushFailure("Could not reach Google Calendar.") from None
             return body if isinstance(body, dict) else {}
@@ -211,7 +211,18 @@ class _Gone(TemporaryPushFailure):
     pass
 
 
-def _error(status: int, doing: str) -> Exception:
+def _reason(error: HttpError) -> str:
+    details = getattr(error, "error_details", None)
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        return str(details[0].get("reason", ""))
+    return ""
+
+
+def _error(status: int, doing: str, reason: str = "") -> Exception:
+    # developers.google.com/calendar/api/guides/errors: 403 and 429 rate limits are retried
+    # with backoff, not a lost permission.
+    if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"):
+        return TemporaryPushFailure("Google Calendar asked Postcard to slow down.")
     if status == 409:
         return _Conflict("The event exists already.")
     if status in (404, 410) and doing not in ("adding the event", "listing calendars"):

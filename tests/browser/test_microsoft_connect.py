@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from calendars.models import CalendarConnection
 from mailsync.models import Mailbox, MailboxState, Provider
 from tests.browser.signin import sign_in
 from tests.factories import UserFactory
@@ -101,3 +102,22 @@ def test_declining_consent_comes_back_with_what_to_do(page: Page, live_server, m
     expect(page.get_by_text("You declined to give Postcard access.")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in with Microsoft")).to_be_visible()
     assert not Mailbox.objects.exists()
+
+
+def test_using_the_outlook_calendar_asks_microsoft_once_more_then_lists_its_calendars(
+    page: Page, live_server, m365
+) -> None:
+    start(page, live_server, ALICE)
+    microsoft_sign_in(page, "alice@contoso.onmicrosoft.com")
+    expect(page.get_by_text("Mailbox connected.")).to_be_visible()
+
+    page.goto(live_server.url + "/settings/calendar/")
+    page.get_by_role("button", name="Use my Microsoft calendar").click()
+    microsoft_sign_in(page, "alice@contoso.onmicrosoft.com")
+    expect(page.get_by_role("heading", name="Choose the calendar")).to_be_visible()
+    expect(page.get_by_text("Calendar (main calendar)")).to_be_visible()
+    page.get_by_role("button", name="Use this calendar").click()
+
+    expect(page.get_by_text("Meetings and tasks you flag now go to “Calendar”")).to_be_visible()
+    connection = CalendarConnection.objects.get()
+    assert (connection.provider, connection.calendar_name) == ("microsoft", "Calendar")

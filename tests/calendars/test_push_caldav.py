@@ -4,11 +4,6 @@ the calendar back over CalDAV."""
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,8 +22,8 @@ from crm.activities.services import (
     task_create,
     task_set_done,
 )
+from tests.calendars.killing import push_killed_at_random
 from tests.factories import UserFactory, make_contact
-from tests.mailsync.test_sync_service import ROOT, database_url
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -471,24 +466,8 @@ def test_a_push_killed_at_a_random_point_leaves_no_duplicate(radicale, alice):
         pytest.skip("the killed push runs in another process: needs a shared PostgreSQL database")
     connection = connect(radicale, alice)
     items = [meeting(alice, title=f"Meeting {n}") for n in range(150)]
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "calendar_push", "alice"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    kill_after = random.Random().randint(10, 120)
-    while worker.poll() is None and len(events_in(radicale, connection)) < kill_after:
-        time.sleep(0.005)
-    worker.kill()
-    worker.wait()
-    assert len(events_in(radicale, connection)) < len(items)  # killed mid-way
 
+    push_killed_at_random("alice", lambda: len(events_in(radicale, connection)), len(items), {})
     for item in items:
         push("meeting", item.pk)
 
@@ -496,3 +475,82 @@ def test_a_push_killed_at_a_random_point_leaves_no_duplicate(radicale, alice):
             for uid in [str(c["UID"]) for c in calendar.walk() if c.name == "VEVENT"]]  # fmt: skip
     assert len(uids) == len(set(uids)) == len(items)
     assert set(PushedItem.objects.values_list("state", flat=True)) == {PushState.PUSHED}
+
+
+def test_notes_contacts_and_account_changes_reach_the_description(server, alice):
+    from crm.accounts.models import Account
+
+    connection = connect(server, alice)
+    item = meeting(alice, notes="First agenda")
+    push("meeting", item.pk)
+    acme = Account.objects.create(name="Acme Corp")
+    jane = make_contact(first_name="Jane", last_name="Doe", emails=["jane@customer.test"])
+
+    meeting_update(
+        meeting=item, title=item.title, starts_at=item.starts_at, ends_at=item.ends_at,
+        notes="Second agenda", account=acme, contacts=[jane], show_in_external_calendar=True,
+    )  # fmt: skip
+    push("meeting", item.pk)
+
+    description = str(the_one(server, connection)["DESCRIPTION"])
+    assert "Second agenda" in description
+    assert "First agenda" not in description
+    assert "With: Jane Doe" in description
+    assert "Account: Acme Corp" in description
+
+
+def test_a_task_reopened_is_open_again_in_the_calendar(server, alice):
+    connection = connect(server, alice)
+    task = task_create(
+        owner=alice,
+        title="Call back",
+        due_at=datetime(2026, 12, 14, 9, 0, tzinfo=PARIS),
+        show_in_external_calendar=True,
+        done=True,
+    )
+    push("task", task.pk)
+    assert str(the_one(server, connection)["STATUS"]) == "COMPLETED"
+
+    task_set_done(task=task, done=False)
+    push("task", task.pk)
+
+    todo = the_one(server, connection)
+    assert str(todo["STATUS"]) == "NEEDS-ACTION"
+    assert "COMPLETED" not in todo
+
+
+def test_support_staff_giving_a_meeting_to_another_owner_in_admin_moves_it(
+    radicale, alice, client, queue, django_capture_on_commit_callbacks
+):
+    first = connect(radicale, alice)
+    item = meeting(alice)
+    push("meeting", item.pk)
+    queue()  # what the setup queued
+    bob = UserFactory(username="bob", email="bob@example.test", time_zone="Europe/Paris")
+    bobs_url = radicale.make_calendar("bob", "Bob's")
+    url, calendars = caldav_calendars(server_url=radicale.url, username="bob", password="secret")
+    calendar_connect_caldav(
+        owner=bob, server_url=url, username="bob", password="secret",
+        calendar=next(c for c in calendars if c.key.rstrip("/") == bobs_url.rstrip("/")),
+    )  # fmt: skip
+    queue()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    local = item.starts_at.astimezone(PARIS)
+    ends = item.ends_at.astimezone(PARIS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:activities_meeting_change", args=[item.pk]),
+            {
+                "title": item.title, "notes": "", "owner": bob.pk, "location": item.location,
+                "starts_at_0": local.date().isoformat(), "starts_at_1": local.strftime("%H:%M:%S"),
+                "ends_at_0": ends.date().isoformat(), "ends_at_1": ends.strftime("%H:%M:%S"),
+                "show_in_external_calendar": "on",
+            },
+        )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert queue() == [("meeting", item.pk)]
+    push("meeting", item.pk)
+
+    assert events_in(radicale, first) == {}
+    assert len(radicale.events("bob", bobs_url)) == 1

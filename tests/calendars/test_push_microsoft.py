@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from calendars.models import CalendarConnection, ConnectionState, PushedItem, PushState
 from calendars.push import push
 from crm.activities.services import meeting_create, task_create, task_set_done
+from tests.calendars.killing import push_killed_at_random, settings_named
 from tests.factories import make_contact
 from tests.mailsync.test_sync_microsoft import (  # noqa: F401  (fixtures)
     ALICE,
@@ -212,3 +214,37 @@ def test_a_week_across_the_daylight_saving_change_keeps_local_times(m365, calend
     starts = sorted(e["start"]["dateTime"][11:16] for e in outlook(m365, calendar))
 
     assert starts == ["07:00", "08:00"]  # served in UTC: 09:00 in Paris on both days
+
+
+def test_graph_unreachable_then_back(m365, calendar, owner, settings):
+    item = meeting(owner)
+    reachable = settings.MICROSOFT_GRAPH_URL
+    settings.MICROSOFT_GRAPH_URL = "http://127.0.0.1:9/v1.0"  # nothing listens there
+
+    record = push("meeting", item.pk)
+
+    assert (record.state, record.next_attempt_at is not None) == (PushState.FAILED, True)
+    calendar.refresh_from_db()
+    assert calendar.state == ConnectionState.ACTIVE
+    settings.MICROSOFT_GRAPH_URL = reachable
+    assert push("meeting", item.pk).state == PushState.PUSHED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_killed_at_a_random_point_leaves_no_duplicate(m365, calendar, owner, settings):
+    """A worker pushing 120 meetings to Outlook is SIGKILLed at a random moment; pushing again
+    leaves each meeting in the calendar once (transactionId)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the killed push runs in another process: needs a shared PostgreSQL database")
+    items = [meeting(owner, title=f"Meeting {n}") for n in range(120)]
+
+    push_killed_at_random(
+        owner.username,
+        lambda: len(outlook(m365, calendar)),
+        len(items),
+        settings_named(settings, "MICROSOFT_"),
+    )
+    for item in items:
+        push("meeting", item.pk)
+
+    assert sorted(e["subject"] for e in outlook(m365, calendar)) == sorted(i.title for i in items)
