@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 
 from calendars.providers.base import RemoteCalendar
+from mailsync.providers.imap import is_loopback
 
 # Where the big CalDAV services are (RFC 6764 discovery finds the rest from a host name), and
 # the server filled in for a mailbox of theirs.
@@ -12,7 +14,7 @@ KNOWN_SERVERS = [
     ("https://caldav.fastmail.com/", "Fastmail"),
     ("https://caldav.icloud.com/", "iCloud (app-specific password)"),
     ("https://your-nextcloud.example.com/remote.php/dav/", "Nextcloud (your server's address)"),
-    ("http://your-server:5232/", "Radicale (your server's address)"),
+    ("https://your-server:5232/", "Radicale (your server's address)"),
 ]
 SERVER_FOR_MAIL_DOMAIN = {
     "fastmail.com": "https://caldav.fastmail.com/",
@@ -47,6 +49,11 @@ class CalDavLoginForm(forms.Form):
             value = f"https://{value}"
         if not value.startswith(("https://", "http://")):
             raise forms.ValidationError("The address must start with https://.")
+        # The password goes with every request: unencrypted only to this machine (as for IMAP).
+        if value.startswith("http://") and not is_loopback(urlsplit(value).hostname or ""):
+            raise forms.ValidationError(
+                "Unencrypted connections are only allowed to this machine: use https://."
+            )
         return value
 
 

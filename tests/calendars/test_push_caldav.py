@@ -330,6 +330,7 @@ def test_connecting_a_calendar_on_the_settings_page(server, alice, client):
     [
         {"action": "find", "server_url": "javascript:alert(1)", "username": "a", "password": "b"},
         {"action": "find", "server_url": "http://127.0.0.1:9/", "username": "a", "password": "b"},
+        {"action": "find", "server_url": "http://10.0.0.8/dav/", "username": "a", "password": "b"},
         {"action": "choose", "calendar": "http://evil.example/"},
         {"action": "find"},
     ],
@@ -554,3 +555,20 @@ def test_support_staff_giving_a_meeting_to_another_owner_in_admin_moves_it(
 
     assert events_in(radicale, first) == {}
     assert len(radicale.events("bob", bobs_url)) == 1
+
+
+def test_a_password_never_travels_unencrypted_to_another_machine(client, alice):
+    client.force_login(alice)
+
+    response = client.post(
+        reverse("calendar-settings"),
+        {
+            "action": "find",
+            "server_url": "http://dav.example.com/",
+            "username": "a",
+            "password": "b",
+        },
+    )
+
+    assert "Unencrypted connections are only allowed to this machine" in response.content.decode()
+    assert not CalendarConnection.objects.exists()
