@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django import forms
 
 from calendars.providers.base import RemoteCalendar
-from mailsync.providers.imap import is_loopback
+from calendars.providers.caldav import plain_http_allowed
 
 # Where the big CalDAV services are (RFC 6764 discovery finds the rest from a host name), and
 # the server filled in for a mailbox of theirs.
@@ -49,8 +49,17 @@ class CalDavLoginForm(forms.Form):
             value = f"https://{value}"
         if not value.startswith(("https://", "http://")):
             raise forms.ValidationError("The address must start with https://.")
+        try:
+            host = urlsplit(value).hostname or ""
+            urlsplit(value).port  # noqa: B018  (raises for a port out of range)
+        except ValueError:
+            raise forms.ValidationError(
+                "Enter a server address such as caldav.fastmail.com."
+            ) from None
+        if not host:
+            raise forms.ValidationError("Enter a server address such as caldav.fastmail.com.")
         # The password goes with every request: unencrypted only to this machine (as for IMAP).
-        if value.startswith("http://") and not is_loopback(urlsplit(value).hostname or ""):
+        if not plain_http_allowed(value):
             raise forms.ValidationError(
                 "Unencrypted connections are only allowed to this machine: use https://."
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -48,7 +49,7 @@ from crm.activities.models import Meeting, Task
 
 logger = logging.getLogger(__name__)
 
-LOCK_SECONDS = 60
+LOCK_SECONDS = 300  # longer than a push can take (a take-out and a write, timeouts included)
 RETRY_DELAYS = [30, 120, 600, 1800, 3600]  # seconds after each failed attempt
 
 
@@ -161,13 +162,14 @@ def push(kind: str, item_id: int, *, again: bool = False) -> PushedItem | None:
     """Bring one item's external copy in line with the CRM; the record after it (None when
     there is nothing to push and never was). `again`: the user asked to push a copy they had
     deleted in their calendar."""
-    lock = f"calendar-push-lock:{kind}:{item_id}"
-    if not cache.add(lock, 1, LOCK_SECONDS):
+    lock, token = f"calendar-push-lock:{kind}:{item_id}", uuid.uuid4().hex
+    if not cache.add(lock, token, LOCK_SECONDS):
         raise Busy  # another worker is on it: push again once it is done
     try:
         return _push(kind, item_id, again=again)
     finally:
-        cache.delete(lock)
+        if cache.get(lock) == token:  # not a successor's lock, had this one expired
+            cache.delete(lock)
 
 
 def _push(kind: str, item_id: int, *, again: bool) -> PushedItem | None:
@@ -180,21 +182,34 @@ def _push(kind: str, item_id: int, *, again: bool) -> PushedItem | None:
         record = PushedItem.objects.create(
             kind=kind, item_id=item_id, owner=item.owner, remote_uid=uid_for(kind, item_id)
         )
+    old_place = record.connection_id
     try:
-        _take_out_if_misplaced(record, item, connection)
-        if item is None:
-            record.delete()
-            return None
-        if not item.show_in_external_calendar:
-            return _saved(record, PushState.OFF)
-        if connection is None:
-            return _saved(record, PushState.WAITING, _why_waiting(item))
-        if record.state == PushState.REMOVED and not again:
-            return record
+        if not _take_out_if_misplaced(record, item, connection):
+            return _saved(record, PushState.WAITING, STRANDED)
+    except PushError as failure:
+        return _failed(record, failure, old_place)
+    if item is None:
+        record.delete()
+        return None
+    if not item.show_in_external_calendar:
+        return _saved(record, PushState.OFF)
+    if connection is None:
+        return _saved(record, PushState.WAITING, _why_waiting(item))
+    if record.state == PushState.REMOVED and not again:
+        return record
+    try:
         _write(record, item, connection)
     except PushError as failure:
-        return _failed(record, failure)
+        return _failed(record, failure, connection.pk)
     return _saved(record, PushState.PUSHED)
+
+
+# A copy sits in a calendar that is disconnected now: it is taken out once that calendar is
+# reconnected (its record keeps where it is), never forgotten while it is still there.
+STRANDED = (
+    "Its copy sits in a calendar that is disconnected: it is updated or taken out once that "
+    "calendar is reconnected."
+)
 
 
 def _target(item: Meeting | Task | None) -> CalendarConnection | None:
@@ -223,10 +238,11 @@ def _pushed_as(connection: CalendarConnection, item: Meeting | Task) -> str:
 
 def _take_out_if_misplaced(
     record: PushedItem, item: Meeting | Task | None, target: CalendarConnection | None
-) -> None:
-    """A copy that sits where it should not (any more) is deleted there first."""
+) -> bool:
+    """A copy that sits where it should not (any more) is deleted there first. False when it
+    cannot be: its calendar is disconnected (the copy stays known, to be handled later)."""
     if not record.remote_href or record.connection is None:
-        return
+        return True
     in_place = (
         target is not None
         and item is not None
@@ -235,14 +251,16 @@ def _take_out_if_misplaced(
         and record.pushed_as == _pushed_as(target, item)
     )
     if in_place:
-        return
-    if record.connection.state == ConnectionState.ACTIVE:
-        provider = open_provider(record.connection)
-        try:
-            provider.delete(record.calendar_key, Stored(record.remote_href, record.etag))
-        finally:
-            provider.close()
+        return True
+    if record.connection.state != ConnectionState.ACTIVE:
+        return False
+    provider = open_provider(record.connection)
+    try:
+        provider.delete(record.calendar_key, Stored(record.remote_href, record.etag))
+    finally:
+        provider.close()
     _forget_copy(record)
+    return True
 
 
 def _forget_copy(record: PushedItem) -> None:
@@ -318,13 +336,15 @@ def _saved(
     return record
 
 
-def _failed(record: PushedItem, failure: PushError) -> PushedItem:
+def _failed(record: PushedItem, failure: PushError, connection_id: int | None) -> PushedItem:
+    """`connection_id`: the connection whose call failed (the copy's old place, or its new)."""
     if isinstance(failure, _Removed):
         return _saved(record, PushState.REMOVED, failure.message)
     if failure.permanent:  # login refused, access revoked, calendar deleted: the user acts
         from calendars.services import connection_break
 
-        connection_break(owner_id=record.owner_id, reason=failure.message)
+        if connection_id is not None:
+            connection_break(connection_id=connection_id, reason=failure.message)
         return _saved(record, PushState.FAILED, failure.message)
     record.attempts += 1
     delay = RETRY_DELAYS[min(record.attempts, len(RETRY_DELAYS)) - 1]

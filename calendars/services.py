@@ -78,6 +78,24 @@ def calendar_push_started(kind: str, item_id: int) -> None:
     cache.delete(_queued_key(kind, item_id))
 
 
+CLAIM_SECONDS = 300
+
+
+def calendar_pushes_claim_due(limit: int = 500) -> list[tuple[str, int]]:
+    """Records whose push is due, each moved CLAIM_SECONDS ahead in the same UPDATE that
+    claims it: overlapping beats queue each once."""
+    now = timezone.now()
+    due = PushedItem.objects.filter(
+        state__in=[PushState.WAITING, PushState.FAILED], next_attempt_at__lte=now
+    )
+    later = now + timedelta(seconds=CLAIM_SECONDS)
+    claimed = []
+    for pk, kind, item_id in due.values_list("pk", "kind", "item_id")[:limit]:
+        if PushedItem.objects.filter(pk=pk, next_attempt_at__lte=now).update(next_attempt_at=later):
+            claimed.append((kind, item_id))
+    return claimed
+
+
 def item_push_again(*, kind: str, item_id: int) -> None:
     """The user asks to put back a copy they deleted in their calendar, or to retry now."""
     from calendars.tasks import calendar_push_task
@@ -89,8 +107,14 @@ def item_push_again(*, kind: str, item_id: int) -> None:
 
 
 def owner_items_push_all(owner: User) -> int:
-    """Every flagged meeting and task of the owner, queued (a calendar connected or changed)."""
+    """Every flagged meeting and task of the owner, queued (a calendar connected or changed),
+    and every copy still known somewhere (of an item deleted or unflagged meanwhile: taken
+    out now that its calendar can be reached)."""
     count = 0
+    known = PushedItem.objects.filter(owner=owner).exclude(remote_href="")
+    for kind, item_id in known.values_list("kind", "item_id"):
+        calendar_push_soon(kind, item_id)
+        count += 1
     for kind, model in ((ItemKind.MEETING, Meeting), (ItemKind.TASK, Task)):
         flagged = model.objects.filter(owner=owner, show_in_external_calendar=True)
         for item_id in flagged.values_list("pk", flat=True):
@@ -162,6 +186,13 @@ def calendar_connect_oauth(
 def _connect(
     owner: User, provider: str, calendar: RemoteCalendar, login: dict[str, str]
 ) -> CalendarConnection:
+    previous = CalendarConnection.objects.filter(owner=owner).first()
+    if previous is not None and is_another_account(
+        previous, provider, login["server_url"], login["username"]
+    ):
+        # Its copies cannot be reached with the new login: they stay in that calendar (the
+        # page says so), and every item goes to the new one.
+        _forget_copies(previous)
     connection, _ = CalendarConnection.objects.update_or_create(
         owner=owner,
         defaults={
@@ -180,31 +211,38 @@ def _connect(
     return connection
 
 
-@transaction.atomic
-def calendar_choose(*, connection: CalendarConnection, calendar: RemoteCalendar) -> None:
-    """Another calendar: every pushed item moves there."""
-    connection.calendar_key, connection.calendar_name = calendar.key, calendar.name
-    connection.calendar_color = calendar.color
-    connection.tasks_as = "tasks" if calendar.supports_tasks else "events"
-    connection.save(update_fields=["calendar_key", "calendar_name", "calendar_color", "tasks_as"])
-    owner_items_push_all(connection.owner)
+def is_another_account(
+    connection: CalendarConnection, provider: str, server_url: str, username: str
+) -> bool:
+    return (connection.provider, connection.server_url, connection.username) != (
+        provider,
+        server_url,
+        username,
+    )
+
+
+def _forget_copies(connection: CalendarConnection) -> None:
+    PushedItem.objects.filter(connection=connection).update(
+        connection=None, calendar_key="", remote_href="", etag="", pushed_as=""
+    )
+    PushedItem.objects.filter(state=PushState.REMOVED, owner=connection.owner).update(
+        state=PushState.WAITING, error=""
+    )
 
 
 def calendar_disconnect(*, connection: CalendarConnection) -> None:
     """Forget the connection and its password; copies already pushed stay in that calendar."""
-    PushedItem.objects.filter(connection=connection).update(
-        connection=None, calendar_key="", remote_href="", etag="", pushed_as=""
-    )
+    _forget_copies(connection)
     PushedItem.objects.filter(owner=connection.owner).exclude(state=PushState.OFF).update(
         state=PushState.WAITING, error="No calendar is connected.", next_attempt_at=None
     )
     connection.delete()
 
 
-def connection_break(*, owner_id: int, reason: str) -> None:
-    """The calendar refused Postcard (login, access revoked): disconnected with the reason and
-    one email to its owner per break."""
-    connection = CalendarConnection.objects.filter(owner_id=owner_id).first()
+def connection_break(*, connection_id: int, reason: str) -> None:
+    """The calendar refused Postcard (login, access revoked, calendar deleted): disconnected
+    with the reason and one email to its owner per break."""
+    connection = CalendarConnection.objects.filter(pk=connection_id).select_related("owner").first()
     if connection is None:
         return
     first = (

@@ -1,11 +1,9 @@
 """Celery tasks: thin. They take ids and call the push engine."""
 
 from celery import shared_task
-from django.utils import timezone
 
-from calendars.models import PushedItem, PushState
 from calendars.push import Busy, push
-from calendars.services import calendar_push_started
+from calendars.services import calendar_push_started, calendar_pushes_claim_due
 
 
 @shared_task(ignore_result=True, bind=True, max_retries=None)
@@ -20,9 +18,7 @@ def calendar_push_task(self, kind: str, item_id: int, again: bool = False) -> No
 @shared_task(ignore_result=True)
 def calendar_pushes_due() -> None:
     """The safety net: pushes waiting or failed whose time has come (a lost queue message,
-    a retry after a failure)."""
-    due = PushedItem.objects.filter(
-        state__in=[PushState.WAITING, PushState.FAILED], next_attempt_at__lte=timezone.now()
-    )
-    for kind, item_id in due.values_list("kind", "item_id")[:500]:
+    a retry after a failure), each claimed for a few minutes so that the next beat does not
+    queue it again while it waits in the queue."""
+    for kind, item_id in calendar_pushes_claim_due():
         calendar_push_task.delay(kind, item_id)

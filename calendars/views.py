@@ -24,10 +24,10 @@ from calendars.push import item_of
 from calendars.selectors import calendar_connection_of
 from calendars.services import (
     caldav_calendars,
-    calendar_choose,
     calendar_connect_caldav,
     calendar_connect_oauth,
     calendar_disconnect,
+    is_another_account,
     item_push_again,
     oauth_calendars,
 )
@@ -95,9 +95,10 @@ def _find(
 
 def _choose(request: HttpRequest, connection: CalendarConnection | None) -> HttpResponse:
     pending = request.session.get(PENDING)
-    if not isinstance(pending, dict):
+    if not _is_caldav_pending(pending):
         messages.error(request, "That choice had expired. Log in to the calendar server again.")
         return redirect("calendar-settings")
+    assert isinstance(pending, dict)
     calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
     form = CalendarChoiceForm(request.POST, calendars=calendars)
     if not form.is_valid():
@@ -105,24 +106,36 @@ def _choose(request: HttpRequest, connection: CalendarConnection | None) -> Http
     chosen = next(c for c in calendars if c.key == form.cleaned_data["calendar"])
     password = fernet().decrypt(str(pending["password"]).encode()).decode()
     request.session.pop(PENDING, None)
-    same_login = connection is not None and (connection.server_url, connection.username) == (
-        pending["server_url"],
-        pending["username"],
+    server_url, username = str(pending["server_url"]), str(pending["username"])
+    elsewhere = connection is not None and is_another_account(
+        connection, "caldav", server_url, username
     )
-    if same_login and connection is not None and connection.state == "active":
-        calendar_choose(connection=connection, calendar=chosen)
-    else:
-        calendar_connect_caldav(
-            owner=_owner(request),
-            server_url=str(pending["server_url"]),
-            username=str(pending["username"]),
-            password=password,
-            calendar=chosen,
-        )
-    messages.success(
-        request, f"Meetings and tasks you flag now go to “{chosen.name}”. Pushing them begins."
+    calendar_connect_caldav(
+        owner=_owner(request),
+        server_url=server_url,
+        username=username,
+        password=password,
+        calendar=chosen,
     )
+    _say_connected(request, chosen, elsewhere=elsewhere)
     return redirect("calendar-settings")
+
+
+def _is_caldav_pending(pending: object) -> bool:
+    """The CalDAV login of this session's last "Find my calendars", intact."""
+    return (
+        isinstance(pending, dict)
+        and all(isinstance(pending.get(k), str) for k in ("server_url", "username", "password"))
+        and isinstance(pending.get("calendars"), list)
+    )
+
+
+def _say_connected(request: HttpRequest, chosen: RemoteCalendar, *, elsewhere: bool) -> None:
+    moved = " Events already pushed to the previous calendar stay there." if elsewhere else ""
+    messages.success(
+        request,
+        f"Meetings and tasks you flag now go to “{chosen.name}”. Pushing them begins.{moved}",
+    )
 
 
 def _list_oauth(
@@ -142,7 +155,11 @@ def _list_oauth(
 
 def _choose_oauth(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING)
-    if not isinstance(pending, dict) or pending.get("provider") not in OAUTH_CALENDARS:
+    if (
+        not isinstance(pending, dict)
+        or pending.get("provider") not in OAUTH_CALENDARS
+        or not isinstance(pending.get("calendars"), list)
+    ):
         messages.error(request, "That choice had expired. Choose the calendar again.")
         return redirect("calendar-settings")
     calendars = [RemoteCalendar(**c) for c in pending["calendars"]]
@@ -152,10 +169,11 @@ def _choose_oauth(request: HttpRequest) -> HttpResponse:
         return _page(request, connection, calendars=calendars, choice=form, action="choose-oauth")
     chosen = next(c for c in calendars if c.key == form.cleaned_data["calendar"])
     request.session.pop(PENDING, None)
-    calendar_connect_oauth(owner=_owner(request), provider=pending["provider"], calendar=chosen)
-    messages.success(
-        request, f"Meetings and tasks you flag now go to “{chosen.name}”. Pushing them begins."
-    )
+    previous = calendar_connection_of(_owner(request).pk)
+    provider = str(pending["provider"])
+    elsewhere = previous is not None and is_another_account(previous, provider, "", "")
+    calendar_connect_oauth(owner=_owner(request), provider=provider, calendar=chosen)
+    _say_connected(request, chosen, elsewhere=elsewhere)
     return redirect("calendar-settings")
 
 

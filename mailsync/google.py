@@ -48,6 +48,12 @@ CALENDAR_SCOPES = [
     "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
     "https://www.googleapis.com/auth/tasks",
 ]
+# What Google's consent page calls them, for "you did not allow ...".
+SCOPE_WORDS = {
+    "https://www.googleapis.com/auth/calendar.events": "access to your calendar events",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly": "the list of your calendars",
+    "https://www.googleapis.com/auth/tasks": "access to Google Tasks",
+}
 # Gmail lets a user's OAuth token read only that user's own mailbox (delegation needs a
 # Workspace service account): a shared Google mailbox is connected by signing in as itself.
 SHARED_SCOPES = MAIL_SCOPES
@@ -346,6 +352,10 @@ class GoogleSignIn:
 
     def can_read(self, access_token: str, address: str) -> bool:
         return False  # see SHARED_SCOPES
+
+    def scopes_missing(self, sign_in: SignedIn, wanted: list[str]) -> list[str]:
+        granted = set(StoredTokens.load(sign_in.token_cache).scopes)
+        return [SCOPE_WORDS.get(scope, scope) for scope in wanted if scope not in granted]
 
 
 GOOGLE = GoogleSignIn()

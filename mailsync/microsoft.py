@@ -294,5 +294,8 @@ class MicrosoftSignIn:
     def can_read(self, access_token: str, address: str) -> bool:
         return can_read_mailbox(settings.MICROSOFT_GRAPH_URL, access_token, address)
 
+    def scopes_missing(self, sign_in: SignedIn, wanted: list[str]) -> list[str]:
+        return []  # Microsoft's consent is all or nothing: a refusal is an error answer
+
 
 MICROSOFT = MicrosoftSignIn()

@@ -73,6 +73,10 @@ class OAuthSignIn(Protocol):
         """Whether this sign-in may read another mailbox (a shared one)."""
         ...
 
+    def scopes_missing(self, sign_in: SignedIn, wanted: list[str]) -> list[str]:
+        """What the user declined of `wanted`, in words (where consent is per permission)."""
+        ...
+
 
 def stored_credentials(token_cache: str) -> str:
     """What `Mailbox.credentials` holds for a mailbox connected by signing in."""

@@ -231,6 +231,18 @@ def mailbox_reconnect_oauth(*, mailbox: Mailbox, via: OAuthSignIn, sign_in: Sign
     return mailbox
 
 
+def mailbox_grant_update(*, mailbox: Mailbox, via: OAuthSignIn, sign_in: SignedIn) -> Mailbox:
+    """The same account signed in again for more access (the calendar, say): its new grant
+    replaces the stored one; the sync's state, pause and schedule stay as they are."""
+    if mailbox.provider != via.provider:
+        raise ValidationError(f"This mailbox is not a {via.provider.label} mailbox.")
+    _check_own_account(via, sign_in, mailbox.address)
+    mailbox.connection_settings = {**mailbox.connection_settings, **_sign_in_settings(sign_in)}
+    mailbox.credentials = stored_credentials(sign_in.token_cache)
+    mailbox.save(update_fields=["connection_settings", "credentials"])
+    return mailbox
+
+
 def _sign_in_settings(sign_in: SignedIn) -> dict[str, object]:
     return {"account_id": sign_in.account_id, "username": sign_in.username}
 

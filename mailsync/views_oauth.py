@@ -36,12 +36,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hierarchy.models import User
 from mailsync.forms import AddressForm, HistoryForm
-from mailsync.models import Provider
+from mailsync.models import MailboxState, Provider
 from mailsync.oauth import OAuthSignIn, SignInRefused, sign_in_for, stale_sign_in
 from mailsync.selectors import mailbox_of, shared_mailboxes_of
 from mailsync.services import (
     mailbox_connect_oauth,
     mailbox_connect_shared,
+    mailbox_grant_update,
     mailbox_reconnect_oauth,
 )
 from mailsync.views_settings import step_url, without_mailbox
@@ -127,7 +128,7 @@ def calendar_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
     """Ask the mailbox's provider for calendar access too (incremental consent): the grant
     that reads the mail then also writes the calendar (calendars/)."""
     mailbox = mailbox_of(_owner(request))
-    if mailbox is None or mailbox.provider != via.provider:
+    if mailbox is None or mailbox.provider != via.provider or not mailbox.credentials:
         messages.error(request, f"Connect your {via.provider.label} mailbox first.")
         return redirect("calendar-settings")
     return _sign_in(
@@ -273,9 +274,18 @@ def _complete(
     purpose = str(pending.get("purpose", ""))
     if purpose == "calendar":
         mailbox = mailbox_of(_owner(request))
-        if mailbox is None:
-            raise ValidationError("No mailbox is connected.")
-        mailbox_reconnect_oauth(mailbox=mailbox, via=via, sign_in=signed_in)
+        if mailbox is None or not mailbox.credentials:  # none, or disconnected by its owner
+            raise ValidationError("Connect your mailbox first, on the Mailbox sync page.")
+        missing = via.scopes_missing(signed_in, via.calendar_scopes)
+        if missing:  # Google lets the user untick each permission on its page
+            raise ValidationError(
+                f"{via.label} did not give Postcard {', '.join(missing)}. Use your calendar "
+                f"again and tick every box on {via.label}'s page."
+            )
+        if mailbox.state == MailboxState.DISCONNECTED:  # its sign-in had broken: mended too
+            mailbox_reconnect_oauth(mailbox=mailbox, via=via, sign_in=signed_in)
+        else:
+            mailbox_grant_update(mailbox=mailbox, via=via, sign_in=signed_in)
         return f"Postcard may now put your meetings and tasks in your {via.label} calendar."
     if purpose == "reconnect" or purpose.startswith("reconnect-shared:"):
         mailbox = (

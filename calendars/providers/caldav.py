@@ -30,6 +30,7 @@ from calendars.providers.base import (
     Stored,
     TemporaryPushFailure,
 )
+from mailsync.providers.imap import is_loopback
 
 TIMEOUT = 15
 T = TypeVar("T")
@@ -65,6 +66,8 @@ class CalDavProvider:
         return self._stored(calendar_key, href, response)
 
     def update(self, calendar_key: str, stored: Stored, item: CalendarItem) -> Stored | None:
+        if not self._on_this_server(stored.href):
+            return None  # not a copy this login can reach
         body = to_ical(item)
         condition = {"If-Match": stored.etag} if stored.etag else {}
         response = self._put(stored.href, body, condition)
@@ -75,6 +78,8 @@ class CalDavProvider:
         return self._stored(calendar_key, stored.href, response)
 
     def delete(self, calendar_key: str, stored: Stored) -> None:
+        if not self._on_this_server(stored.href):
+            return  # not a copy this login can reach: nothing is sent elsewhere
         response = self._call(lambda: self.client.request(stored.href, "DELETE", "", {}))
         if response.status not in (200, 204, 404, 410):
             raise TemporaryPushFailure(
@@ -83,6 +88,14 @@ class CalDavProvider:
 
     def close(self) -> None:
         pass  # the client stays for this thread's next push (see _client)
+
+    def _on_this_server(self, href: str) -> bool:
+        """The credentials go only to the server they belong to."""
+        try:
+            where, own = urlsplit(href), urlsplit(self.url)
+        except ValueError:
+            return False
+        return where.scheme in ("http", "https") and where.netloc == own.netloc
 
     def _principal(self) -> Any:
         return self.client.principal()  # type: ignore[no-untyped-call]
@@ -126,6 +139,14 @@ class CalDavProvider:
             raise TemporaryPushFailure(
                 f"The calendar server answered an error: {failure}."
             ) from None
+        except (requests.RequestException, ValueError):
+            raise TemporaryPushFailure(f"Could not reach the calendar server {self.url}.") from None
+        except (TypeError, AttributeError, NotImplementedError, LookupError):
+            # The caldav package trips over answers that are not CalDAV (a web page, a login
+            # scheme it does not speak): the address is not a calendar server it can use.
+            raise TemporaryPushFailure(
+                f"{self.url} did not answer as a CalDAV calendar server. Check the address."
+            ) from None
 
 
 _kept = threading.local()
@@ -147,14 +168,22 @@ def _client(url: str, username: str, password: str) -> caldav.DAVClient:
     return client
 
 
+def plain_http_allowed(url: str) -> bool:
+    """https everywhere; plain http only to this machine (the password goes with every
+    request, as for IMAP)."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))
+
+
 def discovered_url(address: str) -> str:
     """Where the CalDAV service is (RFC 6764 section 5): a bare host or site root is asked for
-    `/.well-known/caldav`, whose redirect names the service; any other address is kept."""
-    parts = urlsplit(address if "://" in address else f"https://{address}")
-    root = f"{parts.scheme}://{parts.netloc}"
-    if parts.path not in ("", "/"):
-        return address
+    `/.well-known/caldav`, whose redirect names the service (on the same terms as the address:
+    https, or this machine); any other address is kept."""
     try:
+        parts = urlsplit(address if "://" in address else f"https://{address}")
+        root = f"{parts.scheme}://{parts.netloc}"
+        if parts.path not in ("", "/"):
+            return address
         response = requests.request(
             "PROPFIND",
             f"{root}/.well-known/caldav",
@@ -162,10 +191,12 @@ def discovered_url(address: str) -> str:
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-    except requests.RequestException:
-        raise TemporaryPushFailure(f"Could not reach the calendar server {root}.") from None
+    except (ValueError, requests.RequestException):
+        raise TemporaryPushFailure(f"Could not reach a calendar server at {address}.") from None
     if response.is_redirect and response.headers.get("Location"):
-        return urljoin(f"{root}/", response.headers["Location"])
+        found = urljoin(f"{root}/", response.headers["Location"])
+        if plain_http_allowed(found):
+            return found
     return f"{root}/"
 
 

@@ -28,6 +28,7 @@ from calendars.providers.base import (
     Stored,
     TemporaryPushFailure,
 )
+from mailsync.providers.gmail import RATE_REASONS, error_reasons
 
 TIMEOUT = 30
 TASKS_KEY = "tasks:@default"  # where tasks go: the user's default Google Tasks list
@@ -211,17 +212,14 @@ class _Gone(TemporaryPushFailure):
     pass
 
 
-def _reason(error: HttpError) -> str:
-    details = getattr(error, "error_details", None)
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        return str(details[0].get("reason", ""))
-    return ""
+def _reason(error: HttpError) -> set[str]:
+    return error_reasons(error)
 
 
-def _error(status: int, doing: str, reason: str = "") -> Exception:
+def _error(status: int, doing: str, reasons: set[str] | None = None) -> Exception:
     # developers.google.com/calendar/api/guides/errors: 403 and 429 rate limits are retried
     # with backoff, not a lost permission.
-    if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"):
+    if status == 429 or (reasons or set()) & (RATE_REASONS | {"dailylimitexceeded"}):
         return TemporaryPushFailure("Google Calendar asked Postcard to slow down.")
     if status == 409:
         return _Conflict("The event exists already.")

@@ -38,8 +38,9 @@ class GraphCalendarProvider:
 
     def calendars(self) -> list[RemoteCalendar]:
         answer = self._send(
-            "GET", "calendars?$select=id,name,hexColor,canEdit", "listing calendars"
+            "GET", "calendars?$select=id,name,hexColor,canEdit,isDefaultCalendar", "listing"
         )
+        body = self._ok(answer, "listing your calendars")
         return [
             RemoteCalendar(
                 key=str(entry["id"]),
@@ -48,7 +49,7 @@ class GraphCalendarProvider:
                 supports_tasks=True,  # tasks go to Microsoft To Do beside the calendar
                 is_default=bool(entry.get("isDefaultCalendar")),
             )
-            for entry in (answer.body or {}).get("value", [])
+            for entry in body.get("value", [])
             if entry.get("canEdit", True)
         ]
 

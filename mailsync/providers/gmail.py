@@ -272,20 +272,33 @@ class GmailClient:
             connection.close()
 
 
+def error_reasons(error: HttpError) -> set[str]:
+    """Every reason in Google's error body, lower-cased: `errors[].reason` ("rateLimitExceeded")
+    and `details[].reason` ("RATE_LIMIT_EXCEEDED"), as Google sends either or both."""
+    try:
+        body = json.loads(error.content or b"{}").get("error") or {}
+    except (ValueError, AttributeError):
+        return set()
+    entries = [*(body.get("errors") or []), *(body.get("details") or [])]
+    return {
+        str(entry.get("reason", "")).lower().replace("_", "")
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("reason")
+    }
+
+
+RATE_REASONS = frozenset({"ratelimitexceeded", "userratelimitexceeded", "quotaexceeded"})
+
+
 def _reason(error: HttpError) -> str:
-    """The first `errors[].reason` of Google's error body ("rateLimitExceeded")."""
-    details = getattr(error, "error_details", None)
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        return str(details[0].get("reason", ""))
-    return ""
+    """The reasons of Google's error body, for _rate_limited and the user's sentence."""
+    return ",".join(sorted(error_reasons(error)))
 
 
 def _rate_limited(status: int, reason: str) -> bool:
     # developers.google.com/gmail/api/guides/handle-errors: 429 too many requests, 403 with
     # rateLimitExceeded or userRateLimitExceeded; both are retried with exponential backoff.
-    return status == 429 or (
-        status == 403 and reason in ("rateLimitExceeded", "userRateLimitExceeded")
-    )
+    return status == 429 or (status == 403 and bool(RATE_REASONS & set(reason.split(","))))
 
 
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT[\d:.]+Z)")
@@ -307,7 +320,7 @@ def _retry_wait(error: HttpError, attempt: int) -> float:
 def _error(status: int, reason: str, doing: str) -> ProviderError:
     if status == 401:
         return AuthenticationFailed("Google no longer accepts Postcard's sign-in for Gmail.")
-    if status == 403 and reason == "domainPolicy":
+    if status == 403 and "domainpolicy" in reason.split(","):
         return AuthenticationFailed(
             "Google Workspace's administrator turned off Gmail access for apps like Postcard."
         )
@@ -515,7 +528,8 @@ def _note(record: Mapping[str, Any], last_labels: dict[str, list[str] | None]) -
     given, asked for afterwards)."""
     for added in record.get("messagesAdded") or []:
         message = added.get("message") or {}
-        last_labels[str(message.get("id"))] = list(message.get("labelIds") or [])
+        labels = message.get("labelIds")
+        last_labels[str(message.get("id"))] = list(labels) if labels is not None else ["?"]
     for kind in ("labelsAdded", "labelsRemoved"):
         for change in record.get(kind) or []:
             message = change.get("message") or {}

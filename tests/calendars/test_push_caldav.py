@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from calendars.models import CalendarConnection, ConnectionState, PushedItem, PushState
 from calendars.push import push
-from calendars.services import caldav_calendars, calendar_choose, calendar_connect_caldav
+from calendars.services import caldav_calendars, calendar_connect_caldav
 from crm.activities.services import (
     meeting_create,
     meeting_delete,
@@ -24,6 +24,7 @@ from crm.activities.services import (
 )
 from tests.calendars.killing import push_killed_at_random
 from tests.factories import UserFactory, make_contact
+from tests.servers.caldav_servers import Radicale
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -155,11 +156,13 @@ def test_choosing_another_calendar_moves_every_pushed_item(server, alice):
     for item in items:
         push("meeting", item.pk)
     other_url = server.make_calendar("alice", "Customers")
-    _url, calendars = caldav_calendars(server_url=server.url, username="alice", password="secret")
+    url, calendars = caldav_calendars(server_url=server.url, username="alice", password="secret")
     other = next(c for c in calendars if c.key.rstrip("/") == other_url.rstrip("/"))
     old_key = connection.calendar_key
 
-    calendar_choose(connection=connection, calendar=other)
+    calendar_connect_caldav(
+        owner=alice, server_url=url, username="alice", password="secret", calendar=other
+    )
     for item in items:
         push("meeting", item.pk)
 
@@ -571,4 +574,99 @@ def test_a_password_never_travels_unencrypted_to_another_machine(client, alice):
     )
 
     assert "Unencrypted connections are only allowed to this machine" in response.content.decode()
+    assert not CalendarConnection.objects.exists()
+
+
+def test_another_server_s_calendar_leaves_the_old_copies_where_they_are(radicale, alice):
+    """Copies in a calendar of another account cannot be reached with the new login: they stay
+    there, no request carries the new password to the old server, and every item goes to the
+    new calendar."""
+    first = connect(radicale, alice)
+    item = meeting(alice)
+    push("meeting", item.pk)
+    with Radicale(users={"alice": "other-secret"}) as other:
+        new_url = other.make_calendar("alice", "Elsewhere")
+        url, calendars = caldav_calendars(
+            server_url=other.url, username="alice", password="other-secret"
+        )
+        chosen = next(c for c in calendars if c.key.rstrip("/") == new_url.rstrip("/"))
+        calendar_connect_caldav(
+            owner=alice, server_url=url, username="alice", password="other-secret",
+            calendar=chosen,
+        )  # fmt: skip
+        before = radicale.log_tail(10**6)
+
+        assert push("meeting", item.pk).state == PushState.PUSHED
+
+        assert len(other.events("alice", new_url)) == 1
+        assert len(events_in(radicale, first)) == 1  # left where it was
+        assert radicale.log_tail(10**6) == before  # the old server heard nothing
+
+
+def test_a_failure_in_the_new_owners_calendar_disconnects_theirs_not_the_old(radicale, alice):
+    first = connect(radicale, alice)
+    item = meeting(alice)
+    push("meeting", item.pk)
+    bob = UserFactory(username="bob", email="bob@example.test")
+    bobs_url = radicale.make_calendar("bob", "Bob's")
+    url, calendars = caldav_calendars(server_url=radicale.url, username="bob", password="secret")
+    bobs = calendar_connect_caldav(
+        owner=bob, server_url=url, username="bob", password="secret",
+        calendar=next(c for c in calendars if c.key.rstrip("/") == bobs_url.rstrip("/")),
+    )  # fmt: skip
+    CalendarConnection.objects.filter(pk=bobs.pk).update(credentials='{"password": "wrong"}')
+
+    item.owner = bob
+    item.save()
+    push("meeting", item.pk)
+
+    first.refresh_from_db()
+    bobs.refresh_from_db()
+    assert (first.state, bobs.state) == (ConnectionState.ACTIVE, ConnectionState.DISCONNECTED)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"action": "find", "server_url": "http://[::1", "username": "a", "password": "b"},
+        {"action": "find", "server_url": "https://[::1", "username": "a", "password": "b"},
+        {
+            "action": "find",
+            "server_url": "https://host:99999/dav/",
+            "username": "a",
+            "password": "b",
+        },
+    ],
+)
+def test_malformed_server_addresses_are_sentences(client, alice, data):
+    client.force_login(alice)
+
+    response = client.post(reverse("calendar-settings"), data)
+
+    assert response.status_code == 200
+    assert "Enter a server address" in response.content.decode()
+
+
+def test_an_address_that_is_not_a_calendar_server_is_said_so(client, alice, live_server):
+    client.force_login(alice)
+
+    response = client.post(
+        reverse("calendar-settings"),
+        {"action": "find", "server_url": live_server.url + "/login/", "username": "a",
+         "password": "b"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert not CalendarConnection.objects.exists()
+
+
+def test_a_stale_google_choice_then_a_caldav_choice_is_a_sentence(client, alice):
+    client.force_login(alice)
+    session = client.session
+    session["calendar_pending"] = {"provider": "google", "calendars": []}
+    session.save()
+
+    response = client.post(reverse("calendar-settings"), {"action": "choose", "calendar": "x"})
+
+    assert response.status_code == 302
     assert not CalendarConnection.objects.exists()

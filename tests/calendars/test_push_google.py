@@ -31,13 +31,15 @@ pytestmark = [pytest.mark.server, pytest.mark.django_db]
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def allow_calendar(client, *, button: str = "allow", as_user: str = ALICE):
+def allow_calendar(client, *, button: str = "allow", as_user: str = ALICE, decline: str = ""):
     """Calendar page: "Use my Google calendar", Google's consent page, back to the page."""
     started = client.post(reverse("calendar-sign-in", args=["google"]))
     assert started.status_code == 302, started.content
     asked = parse_qs(urlsplit(started["Location"]).query)["scope"][0].split()
     assert set(CALENDAR_SCOPES) <= set(asked)
-    back = urlsplit(google_answer(started["Location"], as_user=as_user, button=button))
+    back = urlsplit(
+        google_answer(started["Location"], as_user=as_user, button=button, decline=decline)
+    )
     parked = client.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
     return client.get(parked["Location"])
 
@@ -289,3 +291,35 @@ def test_a_push_killed_at_a_random_point_leaves_no_duplicate(gcloud, calendar, o
 
     events = gcloud.accounts.calendar_events(ALICE, ALICE)
     assert sorted(e["summary"] for e in events) == sorted(i.title for i in items)
+
+
+def test_allowing_the_calendar_leaves_the_mail_sync_as_it_was(gcloud, client, owner):
+    from django.utils import timezone
+
+    from mailsync.models import Mailbox
+
+    mailbox = connect(client)
+    paused = timezone.now() + timedelta(minutes=5)  # Gmail asked to wait
+    Mailbox.objects.filter(pk=mailbox.pk).update(paused_until=paused)
+
+    connect_calendar(client)
+
+    mailbox.refresh_from_db()
+    assert mailbox.paused_until == paused
+    assert "calendar.events" in mailbox.credentials  # the new grant, kept for both
+
+
+def test_a_permission_unticked_on_googles_page_is_named_and_nothing_changes(gcloud, client, owner):
+    mailbox = connect(client)
+    before = mailbox.credentials
+
+    finished = allow_calendar(client, decline="https://www.googleapis.com/auth/tasks")
+
+    said = [str(m) for m in finished.wsgi_request._messages]
+    assert said[-1] == (
+        "Google did not give Postcard access to Google Tasks. Use your calendar again and tick "
+        "every box on Google's page."
+    )
+    assert not CalendarConnection.objects.exists()
+    mailbox.refresh_from_db()
+    assert mailbox.credentials == before

@@ -63,11 +63,18 @@ def owner(client):
     return user
 
 
-def google_answer(auth_uri: str, *, as_user: str, button: str = "allow") -> str:
-    """Google's sign-in and consent page, filled in: the redirect back to Postcard."""
+def google_answer(auth_uri: str, *, as_user: str, button: str = "allow", decline: str = "") -> str:
+    """Google's sign-in and consent page, filled in (`decline`: permissions unticked): the
+    redirect back to Postcard."""
     page = requests.get(auth_uri, timeout=10)
     assert page.status_code == 200, page.text
-    fields = {**form_fields(page.text), "email": as_user, "password": "secret", "action": button}
+    fields = {
+        **form_fields(page.text),
+        "email": as_user,
+        "password": "secret",
+        "action": button,
+        "decline": decline,
+    }
     answer = requests.post(page.url, data=fields, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
@@ -624,3 +631,26 @@ def test_a_shared_google_mailbox_is_connected_by_signing_in_as_itself(gcloud, cl
     assert shared.owner.parent == owner
     run_sync(shared)
     assert subjects(shared) == ["Message 7"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": 403, "errors": [{"reason": "userRateLimitExceeded"}]},
+        {"code": 403, "details": [{"reason": "RATE_LIMIT_EXCEEDED"}]},
+        {
+            "code": 403,
+            "errors": [{"reason": "forbidden"}],
+            "details": [{"reason": "RATE_LIMIT_EXCEEDED"}],
+        },
+    ],
+)
+def test_google_quota_reasons_are_read_wherever_google_puts_them(error):
+    """Google names a rate limit in `errors[]`, in `details[]` (upper case), or both: each is a
+    wait, never a lost permission that would disconnect the mailbox."""
+    import httplib2
+    from googleapiclient.errors import HttpError
+
+    refused = HttpError(httplib2.Response({"status": 403}), json.dumps({"error": error}).encode())
+
+    assert gmail._rate_limited(403, gmail._reason(refused))

@@ -246,10 +246,14 @@ class GoogleIdentityServer:
         with self.accounts.lock:
             previous = self.accounts.current_grant(user.address, client.client_id)
             had_refresh_token = previous is not None and previous.has_refresh_token
+            # Granular consent (developers.google.com/identity/protocols/oauth2/resources/
+            # granular-permissions): the user may untick any permission asked for; the token
+            # then carries only the others. Here: the scopes listed in the "decline" field.
+            declined = set(params.get("decline", "").split())
             grant, scopes = self.accounts.consent(
                 user,
                 client,
-                params.get("scope", "").split(),
+                [scope for scope in params.get("scope", "").split() if scope not in declined],
                 include_granted_scopes=params.get("include_granted_scopes") == "true",
             )
         # web-server#creatingclient, access_type=offline: Google returns a refresh token "the
@@ -533,6 +537,8 @@ def _sign_in_page(
         'autocomplete="current-password">'
         f"<h2>{html.escape(client.name)} wants to access your Google Account</h2>"
         f'<ul id="scopes">{permissions}</ul>'
+        '<label for="decline">Permissions to leave out (unticked)</label>'
+        '<input id="decline" name="decline" type="text" value="">'
         '<button id="allow" type="submit" name="action" value="allow">Allow</button>'
         '<button id="cancel" type="submit" name="action" value="cancel">Cancel</button>'
         "</form>",
