@@ -39,6 +39,7 @@ from calendars.models import (
 from calendars.providers.base import (
     CalendarItem,
     CalendarPushProvider,
+    ItemRefused,
     LoginRefused,
     PushError,
     Stored,
@@ -75,14 +76,15 @@ def _google_provider(connection: CalendarConnection) -> CalendarPushProvider:
     from calendars.providers.google_calendar import GoogleCalendarProvider
     from mailsync.google import StoredTokens
     from mailsync.models import Mailbox, Provider
-    from mailsync.oauth import stored_credentials, token_cache_of
+    from mailsync.oauth import refreshed_tokens_store, token_cache_of
     from mailsync.providers.base import ProviderError
 
     mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.GOOGLE).first()
     if mailbox is None or not mailbox.credentials:
         raise LoginRefused("The Google mailbox this calendar goes through is not connected.")
     try:
-        tokens = StoredTokens.load(token_cache_of(mailbox.credentials))
+        loaded = mailbox.credentials  # stored back only over this very grant
+        tokens = StoredTokens.load(token_cache_of(loaded))
     except ProviderError as failure:
         raise LoginRefused(failure.message) from None
 
@@ -96,9 +98,7 @@ def _google_provider(connection: CalendarConnection) -> CalendarPushProvider:
 
     def store_tokens() -> None:
         if tokens.changed:
-            Mailbox.objects.filter(pk=mailbox.pk).update(
-                credentials=stored_credentials(tokens.serialized())
-            )
+            refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
 
     return GoogleCalendarProvider(
         settings.GOOGLE_CALENDAR_URL, settings.GOOGLE_TASKS_URL, token, on_close=store_tokens
@@ -113,12 +113,13 @@ def _graph_provider(connection: CalendarConnection) -> CalendarPushProvider:
     from calendars.providers.graph_calendar import GraphCalendarProvider
     from mailsync import microsoft
     from mailsync.models import Mailbox, Provider
-    from mailsync.oauth import stored_credentials, token_cache_of
+    from mailsync.oauth import refreshed_tokens_store, token_cache_of
     from mailsync.providers.graph import GraphClient
 
     mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.MICROSOFT).first()
     if mailbox is None or not mailbox.credentials:
         raise LoginRefused("The Microsoft 365 mailbox this calendar goes through is not connected.")
+    loaded = mailbox.credentials  # stored back only over this very grant
     tokens = microsoft.Tokens.load(
         str(mailbox.connection_settings.get("account_id", "")),
         token_cache_of(mailbox.credentials),
@@ -133,9 +134,7 @@ def _graph_provider(connection: CalendarConnection) -> CalendarPushProvider:
     def store_tokens() -> None:
         with lock:
             if tokens.changed:
-                Mailbox.objects.filter(pk=mailbox.pk).update(
-                    credentials=stored_credentials(tokens.serialized())
-                )
+                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
 
     client = GraphClient(settings.MICROSOFT_GRAPH_URL, token)
     return GraphCalendarProvider(client, on_close=store_tokens)
@@ -340,6 +339,8 @@ def _failed(record: PushedItem, failure: PushError, connection_id: int | None) -
     """`connection_id`: the connection whose call failed (the copy's old place, or its new)."""
     if isinstance(failure, _Removed):
         return _saved(record, PushState.REMOVED, failure.message)
+    if isinstance(failure, ItemRefused):
+        return _saved(record, PushState.FAILED, failure.message)
     if failure.permanent:  # login refused, access revoked, calendar deleted: the user acts
         from calendars.services import connection_break
 

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from mailsync import google, microsoft
 from mailsync.models import Mailbox, Provider
-from mailsync.oauth import stored_credentials, token_cache_of
+from mailsync.oauth import refreshed_tokens_store, token_cache_of
 from mailsync.providers.base import (
     AuthenticationFailed,
     MailProvider,
@@ -109,6 +109,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
             "Microsoft 365 is not set up on this Postcard server (MICROSOFT_CLIENT_ID)."
         )
     scopes = mailbox.connection_settings.get("scopes")
+    loaded = mailbox.credentials  # stored back only over this very grant
     tokens = microsoft.Tokens.load(
         str(mailbox.connection_settings.get("account_id", "")),
         token_cache_of(mailbox.credentials),
@@ -123,9 +124,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
     def store_tokens() -> None:
         with lock:
             if tokens.changed:
-                Mailbox.objects.filter(pk=mailbox.pk).update(
-                    credentials=stored_credentials(tokens.serialized())
-                )
+                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
 
     client = GraphClient(
         settings.MICROSOFT_GRAPH_URL,
@@ -148,13 +147,12 @@ def _gmail_provider(mailbox: Mailbox) -> GmailProvider:
         raise AuthenticationFailed(
             "Google is not set up on this Postcard server (GOOGLE_CLIENT_ID)."
         )
-    tokens = google.StoredTokens.load(token_cache_of(mailbox.credentials))
+    loaded = mailbox.credentials  # stored back only over this very grant
+    tokens = google.StoredTokens.load(token_cache_of(loaded))
 
     def store_tokens() -> None:
         if tokens.changed:
-            Mailbox.objects.filter(pk=mailbox.pk).update(
-                credentials=stored_credentials(tokens.serialized())
-            )
+            refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
 
     client = GmailClient(
         settings.GOOGLE_GMAIL_URL,

@@ -83,6 +83,23 @@ def stored_credentials(token_cache: str) -> str:
     return json.dumps({"token_cache": token_cache})
 
 
+def refreshed_tokens_store(mailbox_id: int, loaded: str, token_cache: str) -> bool:
+    """Store a token cache a sync or a push refreshed, unless the mailbox's stored grant changed
+    since it was loaded (the user signed in again meanwhile, for the calendar say): the newer
+    grant wins over the older one refreshed. False when it was not stored."""
+    from django.db import transaction
+
+    from mailsync.models import Mailbox
+
+    with transaction.atomic():
+        current = Mailbox.objects.select_for_update().filter(pk=mailbox_id).first()
+        if current is None or current.credentials != loaded:
+            return False
+        current.credentials = stored_credentials(token_cache)
+        current.save(update_fields=["credentials"])
+    return True
+
+
 def token_cache_of(credentials: str) -> str:
     try:
         return str(json.loads(credentials or "{}").get("token_cache", ""))

@@ -40,6 +40,13 @@ class TemporaryPushFailure(PushError):
     permanent = False
 
 
+class ItemRefused(PushError):
+    """The calendar refused this one item (400, 415: something it will not store): said on
+    the item, not retried, and the calendar stays connected for the others."""
+
+    permanent = False
+
+
 @dataclass(frozen=True)
 class RemoteCalendar:
     key: str  # the provider's key: CalDAV collection URL, Graph or Google calendar id

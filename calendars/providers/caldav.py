@@ -25,6 +25,7 @@ from calendars.ical import to_ical
 from calendars.providers.base import (
     CalendarGone,
     CalendarItem,
+    ItemRefused,
     LoginRefused,
     RemoteCalendar,
     Stored,
@@ -120,6 +121,10 @@ class CalDavProvider:
             raise CalendarGone(
                 "The calendar was deleted on the server. Choose another in Calendar settings."
             )
+        if response.status in (400, 413, 415, 422):
+            raise ItemRefused(
+                f"The calendar server refused this item ({response.status} {response.reason})."
+            )
         raise TemporaryPushFailure(
             f"The calendar server refused the event ({response.status} {response.reason})."
         )
@@ -127,7 +132,12 @@ class CalDavProvider:
     def _call(self, call: Callable[[], T]) -> T:
         try:
             return call()
-        except caldav_error.AuthorizationError:
+        except caldav_error.AuthorizationError as refused:
+            if "forbidden" in str(getattr(refused, "reason", "")).lower():  # 403, not 401
+                raise CalendarGone(
+                    "The calendar server does not let this login write to that calendar "
+                    "(read-only, or shared with you). Choose another in Calendar settings."
+                ) from None
             raise LoginRefused(
                 "The calendar server refused the login: check the user name and app password."
             ) from None

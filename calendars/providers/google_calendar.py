@@ -23,6 +23,7 @@ from googleapiclient.http import HttpRequest
 from calendars.providers.base import (
     CalendarGone,
     CalendarItem,
+    ItemRefused,
     LoginRefused,
     RemoteCalendar,
     Stored,
@@ -232,6 +233,8 @@ def _error(status: int, doing: str, reasons: set[str] | None = None) -> Exceptio
             "Google no longer lets Postcard write to your calendar: reconnect it in Calendar "
             "settings and allow calendar access."
         )
+    if status == 400:
+        return ItemRefused(f"Google Calendar refused this item (400) while {doing}.")
     return TemporaryPushFailure(f"Google Calendar answered {status} while {doing}.")
 
 

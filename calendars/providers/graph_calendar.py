@@ -17,6 +17,7 @@ from urllib.parse import quote
 from calendars.providers.base import (
     CalendarGone,
     CalendarItem,
+    ItemRefused,
     LoginRefused,
     RemoteCalendar,
     Stored,
@@ -165,6 +166,8 @@ class GraphCalendarProvider:
                 "Microsoft 365 no longer lets Postcard write to your calendar: use your "
                 "Microsoft 365 calendar again in Calendar settings and accept."
             )
+        if answer.status == 400:
+            raise ItemRefused(f"Microsoft 365 refused this item (400) while {doing}.")
         raise TemporaryPushFailure(f"Microsoft 365 answered {answer.status} while {doing}.")
 
 

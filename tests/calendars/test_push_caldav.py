@@ -670,3 +670,16 @@ def test_a_stale_google_choice_then_a_caldav_choice_is_a_sentence(client, alice)
 
     assert response.status_code == 302
     assert not CalendarConnection.objects.exists()
+
+
+def test_a_calendar_this_login_may_not_write_to_is_said_and_disconnects(radicale, alice):
+    connection = connect(radicale, alice)
+    bobs = radicale.make_calendar("bob", "Bob's")  # owner-only rights: alice gets 403 there
+    CalendarConnection.objects.filter(pk=connection.pk).update(calendar_key=bobs)
+
+    record = push("meeting", meeting(alice).pk)
+
+    assert record.state == PushState.FAILED
+    assert "does not let this login write to that calendar" in record.error
+    connection.refresh_from_db()
+    assert connection.state == ConnectionState.DISCONNECTED

@@ -323,3 +323,21 @@ def test_a_permission_unticked_on_googles_page_is_named_and_nothing_changes(gclo
     assert not CalendarConnection.objects.exists()
     mailbox.refresh_from_db()
     assert mailbox.credentials == before
+
+
+def test_a_sync_started_before_calendar_access_keeps_the_newer_grant(gcloud, client, owner):
+    """The user allows the calendar while a sync holds the older (mail-only) grant: when that
+    sync refreshes and ends, the newer grant stays stored."""
+    from mailsync.connections import open_provider
+    from mailsync.models import Mailbox
+    from mailsync.sync import sync_mailbox
+
+    mailbox = connect(client)
+    running = open_provider(mailbox)  # a sync begins with the mail-only grant
+    connect_calendar(client)  # meanwhile: calendar access granted, stored
+    gcloud.accounts.expire_access_tokens()  # the running sync must refresh
+
+    sync_mailbox(Mailbox.objects.get(pk=mailbox.pk), running)
+
+    mailbox.refresh_from_db()
+    assert "calendar.events" in mailbox.credentials
