@@ -47,6 +47,7 @@ from calendars.providers.base import (
     zone_named,
 )
 from crm.activities.models import Meeting, Task
+from mailsync.models import Mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -72,72 +73,52 @@ def open_provider(connection: CalendarConnection) -> CalendarPushProvider:
 
 def _google_provider(connection: CalendarConnection) -> CalendarPushProvider:
     """Google Calendar with the Google sign-in of the owner's mailbox (its grant includes the
-    calendar scopes once the user allowed them); a refreshed token is stored back."""
+    calendar scopes once the user allowed them)."""
     from calendars.providers.google_calendar import GoogleCalendarProvider
-    from mailsync.google import StoredTokens
-    from mailsync.models import Mailbox, Provider
-    from mailsync.oauth import refreshed_tokens_store, token_cache_of
+    from mailsync.connections import google_grant
+    from mailsync.models import Provider
     from mailsync.providers.base import ProviderError
 
-    mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.GOOGLE).first()
-    if mailbox is None or not mailbox.credentials:
-        raise LoginRefused("The Google mailbox this calendar goes through is not connected.")
-    try:
-        loaded = mailbox.credentials  # stored back only over this very grant
-        tokens = StoredTokens.load(token_cache_of(loaded))
-    except ProviderError as failure:
-        raise LoginRefused(failure.message) from None
+    grant = google_grant(_mailbox_of(connection, Provider.GOOGLE))
 
     def token(refresh: bool) -> str:
         try:
-            return tokens.access_token_now(force_refresh=refresh)
+            return str(grant.token(refresh))
         except ProviderError as failure:
             if failure.permanent:
                 raise LoginRefused(failure.message) from None
             raise TemporaryPushFailure(failure.message) from None
 
-    def store_tokens() -> None:
-        if tokens.changed:
-            refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
-
     return GoogleCalendarProvider(
-        settings.GOOGLE_CALENDAR_URL, settings.GOOGLE_TASKS_URL, token, on_close=store_tokens
+        settings.GOOGLE_CALENDAR_URL, settings.GOOGLE_TASKS_URL, token, on_close=grant.store
     )
 
 
 def _graph_provider(connection: CalendarConnection) -> CalendarPushProvider:
-    """Outlook and To Do with the Microsoft sign-in of the owner's mailbox; MSAL's cache is
-    stored back when a refresh changed it."""
-    import threading
-
+    """Outlook and To Do with the Microsoft sign-in of the owner's mailbox."""
     from calendars.providers.graph_calendar import GraphCalendarProvider
-    from mailsync import microsoft
-    from mailsync.models import Mailbox, Provider
-    from mailsync.oauth import refreshed_tokens_store, token_cache_of
+    from mailsync.connections import microsoft_grant
+    from mailsync.microsoft import MICROSOFT
+    from mailsync.models import Provider
     from mailsync.providers.graph import GraphClient
 
-    mailbox = Mailbox.objects.filter(owner=connection.owner, provider=Provider.MICROSOFT).first()
+    mailbox = _mailbox_of(connection, Provider.MICROSOFT)
+    grant = microsoft_grant(mailbox, MICROSOFT.calendar_scopes)
+    client = GraphClient(settings.MICROSOFT_GRAPH_URL, grant.token)
+    return GraphCalendarProvider(client, on_close=grant.store)
+
+
+def _mailbox_of(connection: CalendarConnection, provider: str) -> Mailbox:
+    """The owner's mailbox whose sign-in the calendar goes through."""
+    from mailsync.models import Mailbox
+
+    mailbox = Mailbox.objects.filter(owner=connection.owner, provider=provider).first()
     if mailbox is None or not mailbox.credentials:
-        raise LoginRefused("The Microsoft 365 mailbox this calendar goes through is not connected.")
-    loaded = mailbox.credentials  # stored back only over this very grant
-    tokens = microsoft.Tokens.load(
-        str(mailbox.connection_settings.get("account_id", "")),
-        token_cache_of(mailbox.credentials),
-        microsoft.MICROSOFT.calendar_scopes,
-    )
-    lock = threading.Lock()
-
-    def token(refresh: bool) -> str:
-        with lock:
-            return tokens.access_token(force_refresh=refresh)
-
-    def store_tokens() -> None:
-        with lock:
-            if tokens.changed:
-                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
-
-    client = GraphClient(settings.MICROSOFT_GRAPH_URL, token)
-    return GraphCalendarProvider(client, on_close=store_tokens)
+        raise LoginRefused(
+            f"The {connection.get_provider_display()} mailbox this calendar goes through is "
+            "not connected."
+        )
+    return mailbox
 
 
 def uid_for(kind: str, item_id: int) -> str:

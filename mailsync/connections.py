@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -101,6 +102,57 @@ def open_provider(mailbox: Mailbox) -> MailProvider:
     )
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A mailbox's stored sign-in at work: `token(force_refresh)` gives a valid access token
+    (refreshing it when due, one refresh at a time across threads); `store()` writes a
+    refreshed grant back, only over the grant it was loaded from (refreshed_tokens_store)."""
+
+    token: Callable[[bool], str]
+    store: Callable[[], None]
+
+
+def microsoft_grant(mailbox: Mailbox, scopes: list[str] | None = None) -> Grant:
+    """MSAL's token cache of the mailbox, for `scopes` (default: those it was connected with)."""
+    if scopes is None:
+        stored = mailbox.connection_settings.get("scopes")
+        scopes = [str(s) for s in stored] if isinstance(stored, list) else None
+    loaded = mailbox.credentials
+    tokens = microsoft.Tokens.load(
+        str(mailbox.connection_settings.get("account_id", "")), token_cache_of(loaded), scopes
+    )
+    lock = threading.Lock()
+
+    def token(force_refresh: bool) -> str:
+        with lock:
+            return tokens.access_token(force_refresh=force_refresh)
+
+    def store() -> None:
+        with lock:
+            if tokens.changed:
+                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
+
+    return Grant(token, store)
+
+
+def google_grant(mailbox: Mailbox) -> Grant:
+    """The mailbox's Google grant (refresh and access token, google.StoredTokens)."""
+    loaded = mailbox.credentials
+    tokens = google.StoredTokens.load(token_cache_of(loaded))
+    lock = threading.Lock()
+
+    def token(force_refresh: bool) -> str:
+        with lock:
+            return tokens.access_token_now(force_refresh=force_refresh)
+
+    def store() -> None:
+        with lock:
+            if tokens.changed:
+                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
+
+    return Grant(token, store)
+
+
 def _graph_provider(mailbox: Mailbox) -> GraphProvider:
     """Graph with the mailbox's stored sign-in; a token MSAL refreshed is stored back at the
     end of the sync (a refresh rotates the refresh token)."""
@@ -108,27 +160,10 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         raise AuthenticationFailed(
             "Microsoft 365 is not set up on this Postcard server (MICROSOFT_CLIENT_ID)."
         )
-    scopes = mailbox.connection_settings.get("scopes")
-    loaded = mailbox.credentials  # stored back only over this very grant
-    tokens = microsoft.Tokens.load(
-        str(mailbox.connection_settings.get("account_id", "")),
-        token_cache_of(mailbox.credentials),
-        [str(s) for s in scopes] if isinstance(scopes, list) else None,
-    )
-    lock = threading.Lock()  # downloads run in threads; one refresh at a time
-
-    def token(force_refresh: bool) -> str:
-        with lock:
-            return tokens.access_token(force_refresh=force_refresh)
-
-    def store_tokens() -> None:
-        with lock:
-            if tokens.changed:
-                refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
-
+    grant = microsoft_grant(mailbox)
     client = GraphClient(
         settings.MICROSOFT_GRAPH_URL,
-        token,
+        grant.token,
         user=str(mailbox.connection_settings.get("graph_user", "me")),
     )
     return GraphProvider(
@@ -136,7 +171,7 @@ def _graph_provider(mailbox: Mailbox) -> GraphProvider:
         max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES,
         account_key=f"{mailbox.pk}:{mailbox.connection_settings.get('account_id', '')}",
         known_cursors=dict(mailbox.folders.exclude(cursor="").values_list("name", "cursor")),
-        on_close=store_tokens,
+        on_close=grant.store,
     )
 
 
@@ -147,20 +182,14 @@ def _gmail_provider(mailbox: Mailbox) -> GmailProvider:
         raise AuthenticationFailed(
             "Google is not set up on this Postcard server (GOOGLE_CLIENT_ID)."
         )
-    loaded = mailbox.credentials  # stored back only over this very grant
-    tokens = google.StoredTokens.load(token_cache_of(loaded))
-
-    def store_tokens() -> None:
-        if tokens.changed:
-            refreshed_tokens_store(mailbox.pk, loaded, tokens.serialized())
-
+    grant = google_grant(mailbox)
     client = GmailClient(
         settings.GOOGLE_GMAIL_URL,
-        lambda refresh: tokens.access_token_now(force_refresh=refresh),
+        grant.token,
         budget_for(f"google:{mailbox.address}", settings.GOOGLE_QUOTA_UNITS_PER_MINUTE),
     )
     return GmailProvider(
-        client, max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES, on_close=store_tokens
+        client, max_message_bytes=settings.MAILBOX_MAX_MESSAGE_BYTES, on_close=grant.store
     )
 
 
