@@ -251,6 +251,14 @@ MAILBOX_SYNC_INTERVAL_SECONDS = env_int("MAILBOX_SYNC_INTERVAL_SECONDS", 60)
 MAILBOX_SYNC_BATCH = env_int("MAILBOX_SYNC_BATCH", 500)
 # Larger messages are fetched only in part (their text comes first; attachments are never kept).
 MAILBOX_MAX_MESSAGE_BYTES = env_int("MAILBOX_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+# Sending from the CRM (mailsync/sending/): messages a minute and a day through an SMTP server
+# and through the CRM's own mailer (Microsoft 365 and Gmail have documented limits: pace.py).
+SMTP_SEND_PACE = (env_int("SMTP_SEND_PER_MINUTE", 30), env_int("SMTP_SEND_PER_DAY", 500))
+CRM_MAILER_PACE = (env_int("CRM_MAILER_PER_MINUTE", 60), env_int("CRM_MAILER_PER_DAY", 2000))
+# The name on mail users send, when they set none: "{first_name} at {company}", say.
+SENDER_NAME_PATTERN = env_str("SENDER_NAME_PATTERN", "{full_name}")
+COMPANY_NAME = env_str("COMPANY_NAME", "")
+SEND_MAX_ATTACHMENTS_BYTES = env_int("SEND_MAX_ATTACHMENTS_BYTES", 20 * 1024 * 1024)
 MAILBOX_RECONCILE_INTERVAL_SECONDS = env_int("MAILBOX_RECONCILE_INTERVAL_SECONDS", 6 * 3600)
 # IMAP sessions a worker process keeps logged in between syncs (0: log in for every sync). A kept
 # session is closed after the idle time, and never reused past the age limit, so a changed
@@ -292,6 +300,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at
     # (interval, or backoff after errors).
+    "outgoing-send-due": {"task": "mailsync.tasks.outgoing_send_due", "schedule": 30.0},
     "mailboxes-sync-due": {
         "task": "mailsync.tasks.mailboxes_sync_due",
         "schedule": float(min(MAILBOX_SYNC_INTERVAL_SECONDS, 60)),

@@ -4,10 +4,13 @@ from django.contrib import admin
 
 from mailsync.models import (
     BodyAccess,
+    CompanyAddress,
     Folder,
     Mailbox,
     Message,
     MessageLocation,
+    MessageTemplate,
+    OutgoingMessage,
     Participant,
     SkippedMessage,
     SyncRun,
@@ -118,3 +121,58 @@ class SkippedMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("folder__mailbox",)
     search_fields = ("folder__mailbox__address", "reason")
     readonly_fields = ("folder", "remote_id", "reason", "seen_at")
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+@admin.register(CompanyAddress)
+class CompanyAddressAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Who may send as sales@, support@...: the permission is the `senders` list."""
+
+    list_display = ("address", "display_name", "mailbox")
+    search_fields = ("address", "display_name")
+    filter_horizontal = ("senders",)
+    raw_id_fields = ("mailbox",)
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Company templates have no owner; users keep their own on the Sending page."""
+
+    list_display = ("name", "owner", "updated_at")
+    list_filter = (("owner", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "subject")
+    raw_id_fields = ("owner",)
+
+
+@admin.register(OutgoingMessage)
+class OutgoingMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The outbox as support sees it: states and reasons, never the body or the bytes."""
+
+    list_display = ("subject", "sender", "state", "route", "from_address", "created_at", "sent_at")
+    list_filter = ("state", "route")
+    search_fields = ("subject", "sender__username", "from_address", "message_id")
+    list_select_related = ("sender",)
+    fields = (
+        "sender",
+        "state",
+        "route",
+        "from_address",
+        "subject",
+        "message_id",
+        "attempts",
+        "last_error",
+        "note",
+        "not_before",
+        "handed_over_at",
+        "created_at",
+        "sent_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

@@ -227,28 +227,33 @@ def check_smtp(account: ImapAccount, *, timeout: float = 15) -> None:
             "Unencrypted SMTP is only allowed to this machine; choose SSL/TLS or STARTTLS."
         )
     try:
-        with _smtp(host, port, security, timeout) as smtp:
+        with smtp_open(host, port, security, timeout) as smtp:
             smtp.login(account.username, account.password)
-    except smtplib.SMTPAuthenticationError:
-        raise AuthenticationFailed(
-            f"The SMTP server refused the login for {account.username}: wrong password, or an "
-            "app password is required."
-        ) from None
-    except socket.gaierror:
-        raise TemporaryFailure(f"The SMTP server {host} was not found (DNS).") from None
-    except ConnectionRefusedError:
-        raise TemporaryFailure(f"The SMTP server {where} refused the connection.") from None
-    except ssl.SSLError as error:
-        raise TemporaryFailure(f"TLS with {where} failed: {error.reason or error}.") from None
-    except TimeoutError:
-        raise TemporaryFailure(f"The SMTP server {where} did not answer in time.") from None
-    except smtplib.SMTPNotSupportedError:
-        raise TemporaryFailure(f"The SMTP server {where} does not offer login (AUTH).") from None
     except (smtplib.SMTPException, OSError) as error:
-        raise TemporaryFailure(f"Could not log in to the SMTP server {where}: {error}.") from None
+        raise smtp_failure(error, host=host, where=where, username=account.username) from None
 
 
-def _smtp(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
+def smtp_failure(error: Exception, *, host: str, where: str, username: str) -> ProviderError:
+    """What a failed SMTP conversation means, in one sentence (login check and sending)."""
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return AuthenticationFailed(
+            f"The SMTP server refused the login for {username}: wrong password, or an "
+            "app password is required."
+        )
+    if isinstance(error, socket.gaierror):
+        return TemporaryFailure(f"The SMTP server {host} was not found (DNS).")
+    if isinstance(error, ConnectionRefusedError):
+        return TemporaryFailure(f"The SMTP server {where} refused the connection.")
+    if isinstance(error, ssl.SSLError):
+        return TemporaryFailure(f"TLS with {where} failed: {error.reason or error}.")
+    if isinstance(error, TimeoutError):
+        return TemporaryFailure(f"The SMTP server {where} did not answer in time.")
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return TemporaryFailure(f"The SMTP server {where} does not offer login (AUTH).")
+    return TemporaryFailure(f"Talking to the SMTP server {where} failed: {error}.")
+
+
+def smtp_open(host: str, port: int, security: str, timeout: float) -> smtplib.SMTP:
     context = tls_context()
     if security == "ssl":
         return smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)

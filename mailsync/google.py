@@ -50,6 +50,7 @@ CALENDAR_SCOPES = [
 ]
 # What Google's consent page calls them, for "you did not allow ...".
 SCOPE_WORDS = {
+    "https://www.googleapis.com/auth/gmail.send": "permission to send email",
     "https://www.googleapis.com/auth/calendar.events": "access to your calendar events",
     "https://www.googleapis.com/auth/calendar.calendarlist.readonly": "the list of your calendars",
     "https://www.googleapis.com/auth/tasks": "access to Google Tasks",
@@ -57,6 +58,7 @@ SCOPE_WORDS = {
 # Gmail lets a user's OAuth token read only that user's own mailbox (delegation needs a
 # Workspace service account): a shared Google mailbox is connected by signing in as itself.
 SHARED_SCOPES = MAIL_SCOPES
+SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 # Scopes that include reading mail (developers.google.com/gmail/api/auth/scopes).
 READING_SCOPES = frozenset(
     {READ_SCOPE, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"}
@@ -331,6 +333,7 @@ class GoogleSignIn:
     mail_scopes = MAIL_SCOPES
     shared_scopes = SHARED_SCOPES
     calendar_scopes = CALENDAR_SCOPES
+    send_scopes = [SEND_SCOPE]  # sending from the CRM (mailsync/senders/gmail.py)
 
     def is_configured(self) -> bool:
         return is_configured()

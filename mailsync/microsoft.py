@@ -270,6 +270,7 @@ class MicrosoftSignIn:
     mail_scopes = MAIL_SCOPES
     shared_scopes = SHARED_SCOPES
     calendar_scopes = ["Calendars.ReadWrite", "Tasks.ReadWrite"]  # calendar push (calendars/)
+    send_scopes = ["Mail.Send"]  # sending from the CRM (mailsync/senders/graph.py)
 
     def is_configured(self) -> bool:
         return is_configured()

@@ -319,3 +319,167 @@ class SkippedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.remote_id}: {self.reason}"
+
+
+# --- sending (mailsync/sending/) ----------------------------------------------------------
+
+
+class SenderSettings(models.Model):
+    """How one user's email leaves: the name shown, the signature, how replies quote."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sender_settings"
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    signature = models.TextField(max_length=2000, blank=True)
+    # Replies carry the earlier messages below the new text ("> " quoted), or only the new text.
+    quote_history = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"sending settings of {self.user_id}"
+
+
+class CompanyAddress(models.Model):
+    """An address of the company (sales@, support@) that permitted users may send from: through
+    a shared mailbox connected by a sync-only user, or else through the CRM's own mailer."""
+
+    address = models.CharField(max_length=320, unique=True)  # canonical form
+    display_name = models.CharField(max_length=200, blank=True)
+    mailbox = models.OneToOneField(
+        Mailbox,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="company_address",
+        help_text="The shared mailbox the mail leaves through and is filed in; "
+        "empty: the CRM's own mailer.",
+    )
+    senders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="company_addresses",
+        help_text="Who may send from this address.",
+    )
+
+    class Meta:
+        verbose_name_plural = "company addresses"
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class MessageTemplate(models.Model):
+    """A reusable email with placeholders ({contact.first_name}, {account.name}, ...)."""
+
+    # None: a company template, kept in admin and offered to everyone.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+    )
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(max_length=20_000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OutgoingState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    HELD = "held", "Not sent"  # needs the user: reconnect, or send from the CRM's mailer
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SendRoute(models.TextChoices):
+    MAILBOX = "mailbox", "Your mailbox"
+    COMPANY = "company", "Company address"
+    CRM_MAILER = "crm", "The CRM's mailer"
+
+
+class OutgoingMessage(models.Model):
+    """One email written in the CRM, from draft to sent: the outbox.
+
+    The Message-ID is fixed when the message is queued and the MIME built once (`raw`), so every
+    attempt sends the same bytes, the sync recognises the Sent copy as this message, and a worker
+    killed after the provider accepted it checks for that id before sending again
+    (mailsync/sending/outbox.py).
+    """
+
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="outgoing_messages"
+    )
+    state = models.CharField(
+        max_length=10, choices=OutgoingState.choices, default=OutgoingState.DRAFT
+    )
+    route = models.CharField(max_length=10, choices=SendRoute.choices, default=SendRoute.MAILBOX)
+    # The mailbox it leaves through (the sender's own, or a company address's shared mailbox).
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="outgoing"
+    )
+    company_address = models.ForeignKey(
+        CompanyAddress, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_address = models.CharField(max_length=320)
+    from_name = models.CharField(max_length=200, blank=True)
+    # [[name, address], ...], addresses in canonical form.
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body_text = models.TextField(blank=True)
+    markdown = models.BooleanField(default=False)  # the body is Markdown: text + HTML sent
+    # What it answers or forwards (kept when the synced original goes).
+    replied_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reply_kind = models.CharField(max_length=10, blank=True)  # reply, reply_all, forward
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    provider_thread_id = models.CharField(max_length=255, blank=True)  # Gmail's threadId
+    # The cards it is shown on before (or without) a synced copy.
+    contacts = models.ManyToManyField("contacts.Contact", blank=True, related_name="+")
+    message_id = models.CharField(max_length=998, blank=True)  # fixed when queued
+    raw = models.BinaryField(blank=True, default=b"")  # the MIME, built once when queued
+    attachment_names = models.JSONField(default=list, blank=True)
+    batch = models.CharField(max_length=32, blank=True)  # one bulk send: same key
+    not_before = models.DateTimeField(null=True, blank=True)  # the provider's pace
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=1000, blank=True)
+    # One worker at a time: claimed with a conditional UPDATE, the claim expiring on its own.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    # Set (and committed) just before the bytes go to the provider: a claim that expired after
+    # this may have been accepted, and is checked for before any new attempt.
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    # The synchronized copy on the cards, stored at once when it left through a mailbox.
+    stored_message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="outgoing"
+    )
+    note = models.CharField(max_length=500, blank=True)  # what the user should know
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["state", "not_before"]),
+            models.Index(fields=["sender", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
+
+    def recipients(self) -> list[str]:
+        return [address for _, address in [*self.to, *self.cc, *self.bcc]]

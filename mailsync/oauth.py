@@ -52,6 +52,7 @@ class OAuthSignIn(Protocol):
     mail_scopes: list[str]
     shared_scopes: list[str]  # mail scopes plus reading mailboxes shared with the user
     calendar_scopes: list[str]  # added when the user sends meetings and tasks to the calendar
+    send_scopes: list[str]  # added when the user allows sending from the CRM
 
     def is_configured(self) -> bool: ...
 

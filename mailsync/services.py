@@ -228,6 +228,7 @@ def mailbox_reconnect_oauth(*, mailbox: Mailbox, via: OAuthSignIn, sign_in: Sign
         ]
     )
     _sync_soon(mailbox)
+    _resume_outgoing(mailbox)
     return mailbox
 
 
@@ -321,7 +322,33 @@ def mailbox_reconnect(*, mailbox: Mailbox, password: str) -> Mailbox:
     mailbox.next_sync_at = timezone.now()
     mailbox.save(update_fields=["credentials", "state", "state_reason", "failures", "next_sync_at"])
     _sync_soon(mailbox)
+    _resume_outgoing(mailbox)
     return mailbox
+
+
+def _resume_outgoing(mailbox: Mailbox) -> None:
+    """Email held by the broken sign-in leaves now (the outbox's "reconnect and retry")."""
+    from mailsync.sending.outbox import outgoing_resume_after_reconnect
+
+    transaction.on_commit(lambda: outgoing_resume_after_reconnect(mailbox))
+
+
+def mailbox_send_allowed(*, mailbox: Mailbox, via: OAuthSignIn, sign_in: SignedIn) -> Mailbox:
+    """The account signed in again to allow sending (Mail.Send, gmail.send)."""
+    if mailbox.state == MailboxState.DISCONNECTED:
+        mailbox_reconnect_oauth(mailbox=mailbox, via=via, sign_in=sign_in)
+    else:
+        mailbox_grant_update(mailbox=mailbox, via=via, sign_in=sign_in)
+    mailbox.connection_settings = {**mailbox.connection_settings, "send_allowed": True}
+    mailbox.save(update_fields=["connection_settings"])
+    _resume_outgoing(mailbox)
+    return mailbox
+
+
+def mailbox_send_refused(*, mailbox: Mailbox, reason: str) -> None:
+    """Sending found the sign-in refused: the mailbox is disconnected as a sync would (one
+    email per break)."""
+    _disconnect_for(mailbox, reason)
 
 
 def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> str:

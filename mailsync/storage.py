@@ -7,15 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from mailsync.card_links import card_links_add_messages
 from mailsync.matching import MatchContext, direction, is_internal
-from mailsync.models import Folder, Mailbox, Message, MessageLocation, Participant, SkippedMessage
+from mailsync.models import (
+    Folder,
+    Mailbox,
+    Message,
+    MessageLocation,
+    OutgoingMessage,
+    Participant,
+    SkippedMessage,
+)
 from mailsync.parsing import ParsedMessage
+
+# How long a message sent from the CRM stays on the cards without a copy in a synced folder:
+# long enough for any sync to bring its Sent copy; after that the mirror rule applies (no copy in
+# the mailbox, no message in the CRM).
+SENT_COPY_GRACE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,25 @@ def messages_store(
     card_links_add_messages([m.pk for m in created if not m.is_internal])
     locations_add(folder, ((i.remote_id, held[i.parsed.dedupe_key]) for i in incoming))
     return len(created)
+
+
+def message_store_sent(mailbox: Mailbox, parsed: ParsedMessage, context: MatchContext) -> int:
+    """A message just sent through the mailbox, on the cards at once (no folder location yet):
+    the sync's Sent copy has the same Message-ID, so it only adds the location. Returns the
+    message's pk (the one already held, if the sync was quicker)."""
+    held = held_keys(mailbox, [parsed.dedupe_key])
+    if parsed.dedupe_key in held:
+        return held[parsed.dedupe_key]
+    item = Incoming(remote_id="", parsed=parsed, received_at=timezone.now())
+    message = _message_row(mailbox, item, context)
+    message.save()
+    Participant.objects.bulk_create(
+        Participant(message=message, role=role, address=address.address, name=address.name[:300])
+        for role, address in parsed.participants
+    )
+    if not message.is_internal:
+        card_links_add_messages([message.pk])
+    return message.pk
 
 
 def _message_row(mailbox: Mailbox, item: Incoming, context: MatchContext) -> Message:
@@ -121,7 +153,16 @@ def orphans_delete(mailbox: Mailbox, among: Collection[int] | None = None) -> in
     candidates = Message.objects.filter(mailbox=mailbox)
     if among is not None:
         candidates = candidates.filter(pk__in=list(among))
-    orphans = candidates.exclude(Exists(MessageLocation.objects.filter(message=OuterRef("pk"))))
+    orphans = candidates.exclude(
+        Exists(MessageLocation.objects.filter(message=OuterRef("pk")))
+    ).exclude(
+        # Sent from the CRM a moment ago: the sync has not brought its Sent copy yet.
+        Exists(
+            OutgoingMessage.objects.filter(
+                stored_message=OuterRef("pk"), sent_at__gte=timezone.now() - SENT_COPY_GRACE
+            )
+        )
+    )
     _, by_model = orphans.delete()
     Mailbox.objects.filter(pk=mailbox.pk).update(orphans_pending=False)
     return by_model.get(Message._meta.label, 0)

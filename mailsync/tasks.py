@@ -4,6 +4,7 @@ from celery import shared_task
 
 from mailsync import services
 from mailsync.models import Mailbox, MailboxState
+from mailsync.sending import outbox
 
 
 @shared_task(ignore_result=True)
@@ -27,3 +28,15 @@ def mailboxes_reconcile() -> None:
     )
     for mailbox_id in active.values_list("pk", flat=True):
         mailbox_sync_task.delay(mailbox_id, reconcile=True)
+
+
+@shared_task(ignore_result=True)
+def outgoing_send_task(outgoing_id: int) -> None:
+    outbox.outgoing_deliver(outgoing_id=outgoing_id)
+
+
+@shared_task(ignore_result=True)
+def outgoing_send_due() -> None:
+    """Queued messages whose slot has come (paced, retried) and expired claims."""
+    for outgoing_id in outbox.outgoing_claim_due():
+        outgoing_send_task.delay(outgoing_id)

@@ -1,8 +1,24 @@
 from django.urls import path
 
 from mailsync import views, views_oauth, views_settings
+from mailsync.sending import views as sending
 
 urlpatterns = [
+    # Writing email (mailsync/sending/).
+    path("emails/compose/", sending.compose_page, name="compose"),
+    path("emails/outbox/", sending.outbox_page, name="outbox"),
+    path(
+        "emails/outbox/<int:outgoing_id>/<str:action>/",
+        sending.outbox_action,
+        name="outbox-action",
+    ),
+    path("settings/sending/", sending.sending_settings_page, name="sending-settings"),
+    path("settings/sending/templates/new/", sending.template_edit_page, name="template-create"),
+    path(
+        "settings/sending/templates/<int:template_id>/",
+        sending.template_edit_page,
+        name="template-edit",
+    ),
     # The full message page ("message") is routed by crm/cards: it links to contact cards.
     path("emails/<int:message_id>/body/", views.message_body_fragment, name="message-body"),
     # Settings > Mailbox sync: always the signed-in user's own mailbox, never an id in the URL.
@@ -48,6 +64,11 @@ urlpatterns = [
         "settings/calendar/sign-in/<str:provider>/",
         views_oauth.calendar_sign_in,
         name="calendar-sign-in",
+    ),
+    path(
+        "settings/mailbox/allow-sending/<str:provider>/",
+        views_oauth.sending_sign_in,
+        name="mailbox-allow-sending",
     ),
     path(
         "settings/mailbox/shared/<str:provider>/connect/",

@@ -44,6 +44,7 @@ from mailsync.services import (
     mailbox_connect_shared,
     mailbox_grant_update,
     mailbox_reconnect_oauth,
+    mailbox_send_allowed,
 )
 from mailsync.views_settings import step_url, without_mailbox
 
@@ -139,6 +140,27 @@ def calendar_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
         sync_since_days=None,
         back=reverse("calendar-settings"),
         scopes=[*via.mail_scopes, *via.calendar_scopes],
+    )
+
+
+@login_required
+@require_POST
+@with_sign_in
+def sending_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
+    """Ask the mailbox's provider for permission to send too (incremental consent, as for the
+    calendar): Mail.Send, gmail.send."""
+    mailbox = mailbox_of(_owner(request))
+    if mailbox is None or mailbox.provider != via.provider or not mailbox.credentials:
+        messages.error(request, f"Connect your {via.provider.label} mailbox first.")
+        return redirect("mailbox-settings")
+    return _sign_in(
+        request,
+        via,
+        address=mailbox.address,
+        purpose="send",
+        sync_since_days=None,
+        back=reverse("mailbox-settings"),
+        scopes=[*via.mail_scopes, *via.send_scopes],
     )
 
 
@@ -287,6 +309,18 @@ def _complete(
         else:
             mailbox_grant_update(mailbox=mailbox, via=via, sign_in=signed_in)
         return f"Postcard may now put your meetings and tasks in your {via.label} calendar."
+    if purpose == "send":
+        mailbox = mailbox_of(_owner(request))
+        if mailbox is None or not mailbox.credentials:
+            raise ValidationError("Connect your mailbox first, on the Mailbox sync page.")
+        missing = via.scopes_missing(signed_in, via.send_scopes)
+        if missing:
+            raise ValidationError(
+                f"{via.label} did not give Postcard {', '.join(missing)}. Choose Allow sending "
+                f"again and tick every box on {via.label}'s page."
+            )
+        mailbox_send_allowed(mailbox=mailbox, via=via, sign_in=signed_in)
+        return f"Postcard may now send email from {mailbox.address}."
     if purpose == "reconnect" or purpose.startswith("reconnect-shared:"):
         mailbox = (
             shared_mailboxes_of(_owner(request)).filter(pk=int(purpose.split(":")[1])).first()

@@ -34,6 +34,7 @@ from mailsync.selectors import (
     mailbox_status_view,
     shared_mailboxes_of,
 )
+from mailsync.sending.routes import sending_status
 from mailsync.services import (
     mailbox_connect_imap,
     mailbox_disconnect,
@@ -87,6 +88,7 @@ def _status_page(
             "status": mailbox_status_view(mailbox),
             "reconnect_form": reconnect_form or ReconnectForm(),
             "shared_mailboxes": list(shared_mailboxes_of(_owner(request))),
+            "sending": sending_status(_owner(request), mailbox),
         },
     )
     # "Reconnect with Microsoft" (own or shared mailbox) leads to the provider's sign-in.

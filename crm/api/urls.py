@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 from rest_framework.settings import api_settings
 
+from crm.api.outbox import OutboxViewSet
 from crm.api.token import ObtainTokenView
 from crm.api.views import AccountViewSet, ContactViewSet, EmailViewSet, MeetingViewSet, TaskViewSet
 
@@ -15,6 +16,7 @@ router.register("accounts", AccountViewSet, basename="api-account")
 router.register("meetings", MeetingViewSet, basename="api-meeting")
 router.register("tasks", TaskViewSet, basename="api-task")
 router.register("emails", EmailViewSet, basename="api-email")
+router.register("outbox", OutboxViewSet, basename="api-outbox")
 
 # The schema and its docs page need a login like the rest of the API (drf-spectacular serves
 # them to anyone by default).

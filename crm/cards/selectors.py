@@ -6,7 +6,7 @@ Query count is fixed whatever the number of messages, mailboxes or users (assert
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.core.paginator import Page, Paginator
@@ -27,8 +27,9 @@ from mailsync.card_pages import (
     card_conversations,
     email_count,
 )
-from mailsync.models import Message, ParticipantRole
+from mailsync.models import Message, OutgoingMessage, ParticipantRole
 from mailsync.selectors import CardConversation
+from mailsync.sending.selectors import card_outbox
 
 TABS = ("emails", "meetings", "tasks")
 ACTIVITIES_PER_PAGE = 20
@@ -44,6 +45,8 @@ class CardActivity:
     task_count: int
     # The emails tab lists conversations (one row per thread, paginated by thread).
     conversations: KeysetPage[CardConversation] | None = None
+    # Mail written in Postcard to the card's people that is not a synchronized email (yet).
+    outbox: list[OutgoingMessage] = field(default_factory=list)
     meetings: Page[Meeting] | None = None
     tasks: Page[Task] | None = None
 
@@ -74,6 +77,7 @@ def card_activity(
     )
     if tab == "emails":
         activity.conversations = card_conversations(card, visibility, position)
+        activity.outbox = card_outbox(visibility, card)
     elif tab == "meetings":
         activity.meetings = Paginator(meetings, ACTIVITIES_PER_PAGE).get_page(page_number)
     else:

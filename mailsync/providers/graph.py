@@ -184,6 +184,31 @@ class GraphClient:
             raise TemporaryFailure("Microsoft 365 kept answering that it is busy; retried later.")
         return [answers[str(n)] for n in range(len(requests_))]
 
+    def post_text(self, url: str, text: str) -> Answer:
+        """A POST with a text/plain body (a MIME message in base64, for sendMail). Not retried
+        on 429/503 here: the caller decides whether a second hand-over is safe."""
+        for attempt in range(2):
+            if attempt or not self._bearer:
+                self._bearer = self._token(bool(attempt))
+            self.round_trips += 1
+            try:
+                response = self._session.post(
+                    url,
+                    data=text.encode("ascii"),
+                    headers={
+                        "Authorization": f"Bearer {self._bearer}",
+                        "Content-Type": "text/plain",
+                    },
+                    timeout=TIMEOUT,
+                )
+            except requests.Timeout:
+                raise TemporaryFailure("Microsoft 365 did not answer in time.") from None
+            except requests.RequestException:
+                raise TemporaryFailure("Could not reach Microsoft 365 (Graph).") from None
+            if response.status_code != 401:
+                break
+        return Answer(response.status_code, dict(response.headers), _json(response))
+
     # --- plumbing ---
 
     def _once(

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from crm.activities.services import meeting_create, task_create
 from hierarchy.models import User
+from mailsync.models import OutgoingMessage
 from tests.factories import make_account, make_contact, make_mailbox, make_message
 
 pytestmark = pytest.mark.django_db
@@ -92,12 +93,14 @@ def token(db: None) -> Iterator[str]:
         contacts=[jane],
     )
     task = task_create(owner=user, title="Call back", due_at=now, contacts=[sam])
+    draft = OutgoingMessage.objects.create(sender=user, from_address="fuzz@postcard.test")
     KNOWN_IDS.update(
         contacts=[jane.pk, sam.pk],
         accounts=[account.pk],
         meetings=[meeting.pk],
         tasks=[task.pk],
         emails=[message.pk],
+        outbox=[draft.pk],
     )
     yield Token.objects.create(user=user).key
     KNOWN_IDS.clear()

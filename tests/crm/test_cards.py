@@ -184,7 +184,8 @@ def test_card_query_count_does_not_grow_with_messages_or_mailboxes(logged_in_cli
     large = [_card_queries(logged_in_client, url) for url in urls]
 
     assert large == small
-    assert max(large) <= 9
+    # The emails tab reads one more: mail written in Postcard not yet synchronized (its outbox).
+    assert max(large) <= (10 if tab == "emails" else 9)
 
 
 def test_card_says_how_many_mailboxes_are_shown_when_the_cap_cuts(logged_in_client, user, settings):

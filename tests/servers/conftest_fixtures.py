@@ -15,7 +15,8 @@ test, and POSTCARD_REQUIRE_SERVERS=1 (CI) turns that skip into a failure.
   executes ENABLE QRESYNC or CHANGEDSINCE if a client sends them anyway: assert on the recorded
   commands to prove a client did not.
 - `dovecot_recorded`: `dovecot`, recording what clients send, one file per session.
-- `smtp_server`: alice/secret, AUTH PLAIN/LOGIN without TLS, messages in `.messages`.
+- `smtp_server`: alice/secret, AUTH PLAIN/LOGIN without TLS, messages in `.messages`;
+  `.users` may change while it runs, `.on_accept` runs before each 250 to DATA (smtp.py).
 - `microsoft`: a fake Microsoft 365 (tests/servers/microsoft.py): the identity platform over HTTPS
   for MSAL (`.authority`) and Graph (`.graph_url`) around one fresh tenant (`.tenant`, the control
   API) with a registered app (`.client_id`, `.client_secret`, `.redirect_uri`,

@@ -47,10 +47,12 @@ from tests.servers.gmail_state import (
     HistoryRecord,
     Mailbox,
     QuotaExceeded,
+    SentMail,
     ServedBody,
     snippet,
 )
 from tests.servers.microsoft_tenant import ServedInThread
+from tests.servers.sent_mail import recipients
 
 HOST = "127.0.0.1"
 API_PREFIX = "/gmail/v1/"
@@ -187,6 +189,8 @@ class _Call:
     query: MultiDict[str, str]
     body: bytes
     match: re.Match[str]
+    # What messages.send accepted: serve() calls accounts.on_send with it before answering.
+    sent: SentMail | None = None
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -250,6 +254,8 @@ class GmailServer:
             self.accounts.spend(call.user.address, method_id)
             with self.accounts.lock:
                 result = self._handle(call)
+            if call.sent is not None:
+                self._after_send(call.sent)
             answer = Answer(200, _select_fields(result, query.get("fields")))
         except QuotaExceeded as refused:
             domain = "usageLimits"
@@ -265,6 +271,19 @@ class GmailServer:
             )
         )
         return answer
+
+    def _after_send(self, sent: SentMail) -> None:
+        """The test hook `accounts.on_send`, called outside the accounts' lock once the message
+        is stored and recorded, before the answer is written. A hook that raises turns the
+        answer into Gmail's 500 backendError (developers.google.com/gmail/api/guides/handle-
+        errors#resolve_a_500_error_backend_error); the message stays sent."""
+        hook = self.accounts.on_send
+        if hook is None:
+            return
+        try:
+            hook(sent)
+        except Exception:
+            raise GmailError(500, "backendError", "Backend Error") from None
 
     def _authorize(
         self,
@@ -405,7 +424,7 @@ class GmailServer:
             if label_id not in call.mailbox.labels:
                 raise _bad_request(f"Invalid label: {label_id}")
         include_spam_trash = _bool_param(query, "includeSpamTrash", default=False)
-        after, before = _search_window(query.get("q"))
+        after, before, message_ids = _search_terms(query.get("q"))
         page_size = _page_size(query)
         matches = [
             m
@@ -418,6 +437,7 @@ class GmailServer:
             and (include_spam_trash or not ({"SPAM", "TRASH"} & set(m.label_ids)) - set(label_ids))
             and (after is None or m.internal_date.timestamp() >= after)
             and (before is None or m.internal_date.timestamp() < before)
+            and all(_same_message_id(m.message_id, wanted) for wanted in message_ids)
         ]
         # Newest first, as Gmail lists them.
         matches.sort(key=lambda m: (m.internal_date, m.id), reverse=True)
@@ -473,8 +493,13 @@ class GmailServer:
                 "required",
                 reason="invalidArgument",
             ) from None
+        if not recipients(raw):
+            # A message without To, Cc or Bcc: Gmail's answer as reported in Byron/google-apis-
+            # rs#351 (400 invalidArgument "Recipient address required").
+            raise _bad_request("Recipient address required")
         thread_id = request.get("threadId")
         message_id = self.accounts.send_message(call.user.address, raw, thread_id=thread_id)
+        call.sent = self.accounts.sent_mail[-1]  # recorded by send_message, under the lock
         message = call.mailbox.messages[message_id]
         return message.with_labels()
 
@@ -656,24 +681,39 @@ def _encode_page_token(position: int) -> str:
     return f"{position:020d}"
 
 
-def _search_window(q: str | None) -> tuple[float | None, float | None]:
+def _search_terms(q: str | None) -> tuple[float | None, float | None, list[str]]:
     """The q parameter, as far as the fake understands it: `after:EPOCH` and `before:EPOCH`
-    (epoch seconds; developers.google.com/gmail/api/guides/filtering). Gmail compares them with
-    the internal date. Any other search syntax answers 400 here, though Gmail accepts it: the
-    fake has no search engine, and a test should not silently get wrong results."""
+    (epoch seconds; developers.google.com/gmail/api/guides/filtering), which Gmail compares with
+    the internal date, and `rfc822msgid:ID` (support.google.com/mail/answer/7190: "Messages
+    with a certain message-id header", e.g. rfc822msgid:200503292@example.com; the q
+    description in gmail.v1.json names it too), the Message-ID with or without its angle
+    brackets, in double quotes or not. Terms combine with AND, as Gmail's search does. Any
+    other search syntax answers 400 here, though Gmail accepts it: the fake has no search
+    engine, and a test should not silently get wrong results."""
     after: float | None = None
     before: float | None = None
+    message_ids: list[str] = []
     for term in (q or "").split():
         match = re.fullmatch(r"(after|before):(\d+)", term, flags=re.IGNORECASE)
-        if match is None:
+        wanted = re.fullmatch(r'rfc822msgid:"?([^"]+)"?', term, flags=re.IGNORECASE)
+        if wanted is not None:
+            message_ids.append(wanted.group(1))
+        elif match is None:
             raise _bad_request(
-                f"The fake Gmail understands only after:EPOCH and before:EPOCH in q, not {term!r}"
+                "The fake Gmail understands only after:EPOCH, before:EPOCH and rfc822msgid:ID "
+                f"in q, not {term!r}"
             )
-        if match.group(1).lower() == "after":
+        elif match.group(1).lower() == "after":
             after = float(match.group(2))
         else:
             before = float(match.group(2))
-    return after, before
+    return after, before, message_ids
+
+
+def _same_message_id(header: str, wanted: str) -> bool:
+    """rfc822msgid: the stored Message-ID header against a searched id, angle brackets
+    optional on either side."""
+    return bool(header) and header.strip().strip("<>") == wanted.strip().strip("<>")
 
 
 def _b64url_decode(value: str) -> bytes:

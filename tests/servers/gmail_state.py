@@ -30,6 +30,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from tests.servers.google_calendar_state import CalendarsAndTasks
+from tests.servers.sent_mail import SentMail as SentMail  # re-exported: accounts.sent_mail
+from tests.servers.sent_mail import message_id, recipients
 
 GMAIL = "https://www.googleapis.com/auth/"
 # developers.google.com/gmail/api/auth/scopes: the scopes that reach message content.
@@ -309,6 +311,12 @@ class GoogleAccounts(CalendarsAndTasks):
         self.revoked_tokens: list[str] = []
         self.token_requests: list[dict[str, Any]] = []
         self.served: list[ServedBody] = []
+        # Every message messages.send accepted, in order (see send_message()), and the hook the
+        # Gmail fake calls with each one after storing it, before it answers 200: a test can
+        # kill the client there, "after the provider accepted". If the hook raises, the client
+        # gets a 500 backendError instead (the message stays sent).
+        self.sent_mail: list[SentMail] = []
+        self.on_send: Callable[[SentMail], None] | None = None
         # Gmail message ids are 16 hex digits that grow with time; ours count up from here.
         self._next_message_number = 0x18C2F3A4B5000000
         self._next_grant = 1
@@ -452,14 +460,17 @@ class GoogleAccounts(CalendarsAndTasks):
     def send_message(self, address: str, raw: bytes, *, thread_id: str | None) -> str:
         """users.messages/send: the message is stored with the SENT label; it joins `thread_id`
         only if it refers to a message of that thread with the same subject (the criteria of
-        the Message.threadId description), else it starts a thread."""
+        the Message.threadId description), else it starts a thread. The stored copy is the
+        message as sent, Bcc header included (what the sender's Sent shows; recipients' copies
+        lose it: RFC 5322 section 3.6.3). Recorded in `sent_mail`; the Gmail fake then calls
+        `on_send`, before it answers (calling this directly does not)."""
         with self.lock:
             mailbox = self.mailbox(address)
             joined = None
             if thread_id:
                 probe = _probe(raw)
                 joined = self.thread_for(mailbox, probe, within=thread_id)
-            return self.add_message(
+            stored = self.add_message(
                 address,
                 raw,
                 labels=("SENT",),
@@ -467,6 +478,8 @@ class GoogleAccounts(CalendarsAndTasks):
                 thread_id=joined,
                 auto_thread=False,
             )
+            self.sent_mail.append(SentMail(mailbox.address, recipients(raw), raw, message_id(raw)))
+            return stored
 
     def add_labels(self, address: str, message_id: str, labels: Iterable[str]) -> None:
         self._relabel(address, message_id, add=list(labels), remove=[])

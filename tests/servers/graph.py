@@ -6,9 +6,14 @@
     graph.close()
 
 It answers what a mail-sync client needs: /me, mail folders, messages and their MIME
-(`$value`), per-folder message delta with paging, removals and expired tokens, move, JSON
-batching, throttling (429 with Retry-After, at most 4 concurrent requests per mailbox) and Graph's
-error bodies. Access tokens are the opaque ones the identity fake registered in the tenant.
+(`$value`), message lists with $filter (receivedDateTime, internetMessageId), per-folder message
+delta with paging, removals and expired tokens, move, JSON batching, throttling (429 with
+Retry-After, at most 4 concurrent requests per mailbox) and Graph's error bodies. Access tokens
+are the opaque ones the identity fake registered in the tenant.
+
+For sending it serves sendMail (JSON or base64 MIME): the message goes to the sender's Sent
+Items and to the Inbox of every recipient in the tenant, and is recorded in `tenant.sent_mail`;
+`tenant.on_send` runs before the 202 is written (see `MicrosoftTenant.send_mail`).
 
 For calendar push it also serves Outlook calendars and events (create with transactionId
 de-duplication, get, update, delete) and Microsoft To Do lists and tasks, from the state in
@@ -22,12 +27,18 @@ not invent properties the real schema lacks.
 from __future__ import annotations
 
 import base64
+import binascii
+import email
+import email.policy
 import json
+import operator
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -60,13 +71,16 @@ from tests.servers.microsoft_tenant import (
     GraphRequest,
     Mailbox,
     MicrosoftTenant,
+    SentMail,
     ServedInThread,
     StoredMessage,
     User,
+    exchange_message_id,
     graph_datetime,
     new_guid,
     utcnow,
 )
+from tests.servers.sent_mail import header_values, recipients
 
 HOST = "127.0.0.1"
 # learn.microsoft.com/graph/throttling-limits#outlook-service-limits: 4 concurrent requests per
@@ -86,6 +100,13 @@ MAIL_WRITE = frozenset({"mail.readwrite"})
 # on top of the mailbox permission Exchange grants.
 MAIL_READ_SHARED = frozenset({"mail.read.shared", "mail.readwrite.shared"})
 MAIL_WRITE_SHARED = frozenset({"mail.readwrite.shared"})
+# learn.microsoft.com/graph/api/user-sendmail#permissions: Mail.Send. learn.microsoft.com/graph/
+# permissions-reference#mailsendshared: Mail.Send.Shared lets the app send as the signed-in user
+# "including sending on-behalf of others", and learn.microsoft.com/graph/outlook-send-mail-from-
+# other-user: sending from another user's mailbox takes Mail.Send.Shared (Exchange's Send As /
+# Send on Behalf permission is not modelled: the scope is enough here).
+MAIL_SEND = frozenset({"mail.send", "mail.send.shared"})
+MAIL_SEND_SHARED = frozenset({"mail.send.shared"})
 # learn.microsoft.com/graph/permissions-reference#calendars-permissions (api/event-get:
 # Calendars.Read; api/user-post-events, api/event-update, api/event-delete: Calendars.ReadWrite);
 # another user's calendar needs a .Shared scope and a delegation (outlook-get-shared-events-
@@ -138,6 +159,8 @@ class GraphResponse:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = JSON_TYPE
     route: str = ""
+    # A send the handler accepted: serve() calls tenant.on_send with it before answering.
+    sent: SentMail | None = None
 
 
 @dataclass
@@ -228,6 +251,8 @@ class GraphServer:
                 answer = self._serve_user(method, path, query, headers, body, token, caller)
         except GraphError as error:
             answer = _error_response(error, headers)
+        if answer.sent is not None:
+            answer = self._after_send(answer, headers)
         answer.headers.setdefault("request-id", new_guid())
         answer.headers.setdefault("client-request-id", headers.get("client-request-id", new_guid()))
         recorded = answer.body if isinstance(answer.body, dict) else None
@@ -242,6 +267,19 @@ class GraphServer:
                 json.dumps(recorded).encode() if recorded is not None else None,
             )
         )
+        return answer
+
+    def _after_send(self, answer: GraphResponse, headers: Headers) -> GraphResponse:
+        """The test hook `tenant.on_send`, called outside the tenant's lock once the message is
+        stored and recorded, before the answer is written. A hook that raises turns the answer
+        into a 500 (the message stays sent): "accepted, but the client heard an error"."""
+        hook = self.tenant.on_send
+        if hook is None or answer.sent is None:
+            return answer
+        try:
+            hook(answer.sent)
+        except Exception:
+            return _error_response(_failure(500), headers)
         return answer
 
     def _authenticate(self, headers: Headers) -> tuple[AccessToken, User]:
@@ -297,6 +335,13 @@ class GraphServer:
         if area == "todo":
             self._authorize_tasks(call, write=method != "GET")
             return self._limited(call, lambda: self._route_todo(method, rest, call))
+        if area == "sendmail":
+            # learn.microsoft.com/graph/api/user-sendmail#http-request: POST /me/sendMail and
+            # POST /users/{id | userPrincipalName}/sendMail.
+            if method != "POST" or len(rest) != 1:
+                raise _method_not_allowed()
+            self._authorize_send(call)
+            return self._limited(call, lambda: self._send_mail(call))
         self._authorize_mail(call, write=method != "GET")
         return self._limited(call, lambda: self._route_mail(method, rest, call))
 
@@ -354,6 +399,12 @@ class GraphServer:
                 403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
             )
 
+    def _authorize_send(self, call: _Call) -> None:
+        """Mail.Send for one's own mailbox, Mail.Send.Shared for another's (see MAIL_SEND)."""
+        scopes = {s.lower() for s in call.token.scopes}
+        if not scopes & (MAIL_SEND if call.owner is call.caller else MAIL_SEND_SHARED):
+            raise _access_denied()
+
     def _limited(self, call: _Call, handler: Callable[[], GraphResponse]) -> GraphResponse:
         """Outlook's per-mailbox limits (learn.microsoft.com/graph/throttling-limits#outlook-
         service-limits) and the test switches: throttle(), fail_next(), hold_requests()."""
@@ -398,6 +449,9 @@ class GraphServer:
                 return self._delta(call, folder)
             if len(tail) >= 2 and tail[0] == "messages":
                 return self._route_message(method, rest[3], names[4:], call)
+        elif names == ["messages"] and method == "GET":
+            # learn.microsoft.com/graph/api/user-list-messages: every folder's messages.
+            return self._message_list(call, None)
         elif names[0] == "messages" and len(rest) >= 2:
             return self._route_message(method, rest[1], names[2:], call)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
@@ -502,20 +556,29 @@ class GraphServer:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def _message_list(self, call: _Call, folder: Folder) -> GraphResponse:
-        # learn.microsoft.com/graph/api/mailfolder-list-messages: newest first by default.
+    def _message_list(self, call: _Call, folder: Folder | None) -> GraphResponse:
+        # learn.microsoft.com/graph/api/mailfolder-list-messages (one folder) and
+        # learn.microsoft.com/graph/api/user-list-messages (folder None: the whole mailbox):
+        # newest first by default, $filter and $select as described at _list_filter().
         select = _select(call.query, MESSAGE_PROPERTIES, "message")
+        wanted = _list_filter(call.query.get("$filter"))
         messages = sorted(
-            (m for m in call.mailbox.messages.values() if m.folder_id == folder.id),
+            (
+                m
+                for m in call.mailbox.messages.values()
+                if (folder is None or m.folder_id == folder.id) and wanted(m)
+            ),
             key=lambda m: m.received_at,
             reverse=True,
         )
-        page, next_link = self._page(
-            call, messages, f"{call.base}/mailFolders/{quote(folder.id)}/messages"
-        )
-        body: dict[str, Any] = {
-            "@odata.context": f"{self._context(call)}/mailFolders('{folder.id}')/messages"
-        }
+        if folder is None:
+            path = f"{call.base}/messages"
+            context = f"{self._context(call)}/messages"
+        else:
+            path = f"{call.base}/mailFolders/{quote(folder.id)}/messages"
+            context = f"{self._context(call)}/mailFolders('{folder.id}')/messages"
+        page, next_link = self._page(call, messages, path)
+        body: dict[str, Any] = {"@odata.context": context}
         if next_link:
             body["@odata.nextLink"] = next_link
         body["value"] = [self._message_json(call, m, select) for m in page]
@@ -554,12 +617,14 @@ class GraphServer:
             "from": _recipient(message.sender),
             "toRecipients": [_recipient(a) for a in message.to],
             "ccRecipients": [_recipient(a) for a in message.cc],
-            "bccRecipients": [],
+            "bccRecipients": [_recipient(a) for a in message.bcc],
             "replyTo": [_recipient(a) for a in message.reply_to],
             "flag": {"flagStatus": "notFlagged"},
         }
         body: dict[str, Any] = {"@odata.etag": f'W/"{message.change_key}"', "id": message_id}
-        body.update({name: values[name] for name in (select or MESSAGE_PROPERTIES)})
+        # $select=id alone: only the id (learn.microsoft.com/graph/query-parameters#select).
+        names = MESSAGE_PROPERTIES if select is None else select
+        body.update({name: values[name] for name in names})
         return body
 
     def _with_id_preference(self, call: _Call, response: GraphResponse) -> GraphResponse:
@@ -583,6 +648,71 @@ class GraphServer:
         }
         body.update(self._message_json(call, moved, None))
         return self._with_id_preference(call, GraphResponse(201, body, route="message"))
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _send_mail(self, call: _Call) -> GraphResponse:
+        """learn.microsoft.com/graph/api/user-sendmail: the message as JSON (Content-Type
+        application/json: {"message": {...}, "saveToSentItems": bool}) or as MIME (Content-Type
+        text/plain: the RFC 822 message in base64, learn.microsoft.com/graph/outlook-send-mime-
+        message), which is always saved to Sent Items ("This method saves the message in the
+        Sent Items folder"). 202 Accepted with no body."""
+        mime_type = call.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if mime_type == "text/plain":
+            raw, save = _mime_from_base64(call.body), True
+        else:
+            raw, save = self._mime_from_json(call)
+        if not recipients(raw):
+            # No recipient anywhere: Graph's answer as reported in microsoftgraph/php-connect-
+            # sample#13 and msgraph-sdk-dotnet#1891.
+            raise GraphError(
+                400,
+                "ErrorInvalidRecipients",
+                "At least one recipient isn't valid., A message can't be sent because it "
+                "contains no recipients.",
+            )
+        self._check_send_as(call, raw)
+        sent = self.tenant.send_mail(call.owner, raw, save_to_sent_items=save)
+        return GraphResponse(202, None, route="sendMail", sent=sent)
+
+    def _check_send_as(self, call: _Call, raw: bytes) -> None:
+        """learn.microsoft.com/graph/outlook-send-mail-from-other-user: a From that is not the
+        mailbox's own address needs Send As or Send on Behalf, used with Mail.Send.Shared;
+        without it, 403 ErrorSendAsDenied (that page's example 2). The fake takes the scope for
+        the Exchange permission."""
+        senders = [a.lower() for _, a in email.utils.getaddresses(header_values(raw, "From"))]
+        foreign = [a for a in senders if a and a not in call.owner.addresses()]
+        scopes = {s.lower() for s in call.token.scopes}
+        if foreign and not scopes & MAIL_SEND_SHARED:
+            raise GraphError(
+                403,
+                "ErrorSendAsDenied",
+                "The user account which was used to submit this request does not have the right "
+                "to send mail on behalf of the specified sending account. Cannot submit message.",
+            )
+
+    def _mime_from_json(self, call: _Call) -> tuple[bytes, bool]:
+        """The JSON form rendered as the MIME Exchange would send: From (the message's `from`,
+        else the mailbox), To, Cc, Bcc, Reply-To, Subject, Date, a Message-ID (the message's
+        internetMessageId if it has one, as reported in msgraph-sdk-dotnet#2320, else a new
+        one), custom internetMessageHeaders, the body (itemBody: text or html) and
+        fileAttachments (learn.microsoft.com/graph/api/resources/fileattachment: contentBytes
+        in base64)."""
+        payload = _json_body(call)
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if not isinstance(message, dict):
+            # learn.microsoft.com/graph/api/user-sendmail#request-body: message is required (the
+            # wording of the error is the fake's).
+            raise GraphError(400, "BadRequest", "The parameter 'message' is required.")
+        save: Any = payload.get("saveToSentItems", True)
+        if isinstance(save, str) and save.lower() in ("true", "false"):
+            save = save.lower() == "true"  # user-sendmail's own example 1 sends "false"
+        if not isinstance(save, bool):
+            raise GraphError(400, "BadRequest", "Invalid value for 'saveToSentItems'.")
+        try:
+            return _render_json_message(call.owner, message), save
+        except ValueError:  # a line break in a header value, say (the wording is the fake's)
+            raise GraphError(400, "BadRequest", "Invalid message property value.") from None
 
     # --- delta -------------------------------------------------------------------------------
 
@@ -1084,6 +1214,176 @@ def _select(
     if type_name == "user":
         chosen.append("id")
     return chosen
+
+
+def _render_json_message(owner: User, message: dict[str, Any]) -> bytes:
+    """See GraphServer._mime_from_json."""
+    mime = EmailMessage(policy=email.policy.SMTP)
+    from_ = _json_recipients(message, "from") if message.get("from") else []
+    mime["From"] = from_[0] if from_ else formataddr((owner.display_name, owner.mail))
+    for key, header in (
+        ("toRecipients", "To"),
+        ("ccRecipients", "Cc"),
+        ("bccRecipients", "Bcc"),
+        ("replyTo", "Reply-To"),
+    ):
+        addresses = _json_recipients(message, key)
+        if addresses:
+            mime[header] = ", ".join(addresses)
+    mime["Subject"] = str(message.get("subject") or "")
+    mime["Date"] = format_datetime(utcnow())
+    mime["Message-ID"] = str(message.get("internetMessageId") or exchange_message_id())
+    for header in message.get("internetMessageHeaders") or []:
+        name = str(header.get("name", "")) if isinstance(header, dict) else ""
+        # Only custom headers, named x-... (learn.microsoft.com/graph/api/resources/message:
+        # internetMessageHeaders; user-sendmail example 2 adds two): anything else is refused
+        # with the answer clients report for In-Reply-To or References.
+        if not name.lower().startswith("x-"):
+            raise GraphError(
+                400,
+                "InvalidInternetMessageHeader",
+                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+            )
+        mime[name] = str(header.get("value", ""))
+    body = message.get("body")
+    body = body if isinstance(body, dict) else {}
+    # learn.microsoft.com/graph/api/resources/itembody: contentType text or html (any case:
+    # user-sendmail's examples write "Text" and "HTML").
+    subtype = "html" if str(body.get("contentType", "text")).lower() == "html" else "plain"
+    mime.set_content(str(body.get("content") or ""), subtype=subtype)
+    for attachment in message.get("attachments") or []:
+        _add_file_attachment(mime, attachment)
+    return mime.as_bytes()
+
+
+def _mime_from_base64(body: bytes) -> bytes:
+    """The MIME form's body: base64 (line breaks allowed, as learn.microsoft.com/graph/api/user-
+    sendmail's example 4 has them). Not base64: 400 ErrorMimeContentInvalidBase64String,
+    "Invalid base64 string for MIME content." (that page, #response). Empty, or no header
+    section: 400 ErrorMimeContentInvalid (learn.microsoft.com/graph/outlook-send-mime-message
+    #error-conditions-and-messages: "MIME content does not contain all required information,
+    malformed formatting, or empty"; the code is Exchange's for invalid MIME content,
+    learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode)."""
+    try:
+        raw = base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise GraphError(
+            400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
+        ) from None
+    parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+    first_line = raw.split(b"\n", 1)[0]
+    if not raw.strip() or not parsed.keys() or not re.match(rb"[!-9;-~]+:", first_line):
+        raise GraphError(
+            400,
+            "ErrorMimeContentInvalid",
+            "MIME content does not contain all required information, malformed formatting, or "
+            "empty.",
+        )
+    return raw
+
+
+def _json_recipients(message: dict[str, Any], key: str) -> list[str]:
+    """A recipient or recipient list of the JSON message (learn.microsoft.com/graph/api/
+    resources/recipient: {"emailAddress": {"address", "name"}}) as header text. An entry
+    without a usable address is Graph's ErrorInvalidRecipients (as reported in
+    microsoftgraph/ruby-connect-rest-sample#15)."""
+    value = message.get(key)
+    entries = value if isinstance(value, list) else [value] if value is not None else []
+    found: list[str] = []
+    for entry in entries:
+        address = entry.get("emailAddress") if isinstance(entry, dict) else None
+        text = str(address.get("address") or "") if isinstance(address, dict) else ""
+        if "@" not in text or any(c in text for c in " ,;<>\r\n"):
+            raise GraphError(
+                400,
+                "ErrorInvalidRecipients",
+                f"At least one recipient isn't valid., Recipient '{text}' isn't resolved. All "
+                "recipients must be resolved before a message can be submitted.",
+            )
+        assert isinstance(address, dict)
+        found.append(formataddr((str(address.get("name") or ""), text)))
+    return found
+
+
+def _add_file_attachment(mime: EmailMessage, attachment: Any) -> None:
+    # learn.microsoft.com/graph/api/resources/fileattachment: name, contentType, contentBytes
+    # (base64). Other attachment types (item, reference) are not faked.
+    if not isinstance(attachment, dict) or attachment.get("@odata.type") != (
+        "#microsoft.graph.fileAttachment"
+    ):
+        raise GraphError(400, "BadRequest", "The fake sends only #microsoft.graph.fileAttachment.")
+    try:
+        data = base64.b64decode(str(attachment.get("contentBytes") or ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise GraphError(400, "BadRequest", "Invalid base64 in contentBytes.") from None
+    maintype, _, subtype = str(attachment.get("contentType") or "").partition("/")
+    mime.add_attachment(
+        data,
+        maintype=maintype or "application",
+        subtype=subtype or "octet-stream",
+        filename=str(attachment.get("name") or "attachment"),
+    )
+
+
+# $filter on message lists (learn.microsoft.com/graph/api/user-list-messages#optional-query-
+# parameters and learn.microsoft.com/graph/query-parameters#filter): receivedDateTime compared
+# with a date-time, internetMessageId eq '<...>' (a string literal, '' for a quote), joined by
+# "and". Graph understands far more; the fake refuses the rest (400) rather than ignore it.
+_FILTER_CLAUSE = re.compile(
+    r"\s*(?:receivedDateTime\s+(?P<op>ge|gt|le|lt|eq)\s+(?P<when>[^\s)]+)"
+    r"|internetMessageId\s+eq\s+'(?P<id>(?:[^']|'')*)')\s*",
+    re.IGNORECASE,
+)
+_FILTER_AND = re.compile(r"and\s+", re.IGNORECASE)
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
+    "eq": operator.eq,
+}
+
+
+def _list_filter(value: str | None) -> Callable[[StoredMessage], bool]:
+    tests: list[Callable[[StoredMessage], bool]] = []
+    position = 0
+    while value:
+        match = _FILTER_CLAUSE.match(value, position)
+        if match is None:
+            raise _invalid_filter()
+        if match.group("id") is not None:
+            tests.append(_id_test(match.group("id").replace("''", "'")))
+        else:
+            tests.append(_received_test(match.group("op").lower(), match.group("when")))
+        position = match.end()
+        if position == len(value):
+            break
+        joined = _FILTER_AND.match(value, position)
+        if joined is None:
+            raise _invalid_filter()
+        position = joined.end()
+    return lambda message: all(test(message) for test in tests)
+
+
+def _id_test(wanted: str) -> Callable[[StoredMessage], bool]:
+    return lambda message: message.internet_message_id == wanted
+
+
+def _received_test(op: str, text: str) -> Callable[[StoredMessage], bool]:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise GraphError(400, "BadRequest", f"Invalid filter value '{text}'.") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    compare = _COMPARISONS[op]
+    return lambda message: compare(message.received_at, when)
+
+
+def _invalid_filter() -> GraphError:
+    return GraphError(
+        400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."
+    )
 
 
 def _received_filter(value: str | None) -> datetime | None:

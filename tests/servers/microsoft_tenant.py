@@ -24,7 +24,7 @@ import secrets
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,8 @@ from typing import Any, Literal
 from werkzeug.serving import BaseWSGIServer
 
 from tests.servers.microsoft_calendar import CalendarControl, CalendarStore
+from tests.servers.sent_mail import SentMail as SentMail  # re-exported: tenant.sent_mail
+from tests.servers.sent_mail import message_id, recipients, with_header_first, without_header
 
 RefreshFailure = Literal["expired", "revoked", "consent_withdrawn"]
 DeltaExpiry = Literal["410", "syncStateNotFound"]
@@ -80,6 +82,12 @@ def rest_id() -> str:
 def immutable_id() -> str:
     # learn.microsoft.com/graph/outlook-immutable-id: immutable ids start AAkALg.
     return _exchange_id("AAkALg")
+
+
+def exchange_message_id() -> str:
+    """A Message-ID shaped like those Exchange Online gives the messages it sends
+    (`<hex@server.namprd11.prod.outlook.com>`)."""
+    return f"<{secrets.token_hex(20).upper()}@PH0PR11MB4961.namprd11.prod.outlook.com>"
 
 
 def graph_datetime(value: datetime) -> str:
@@ -188,6 +196,8 @@ class StoredMessage:
     sender: Address | None
     to: list[Address]
     cc: list[Address]
+    # Bcc is only in a sender's own copy (Sent Items); delivered copies have no Bcc header.
+    bcc: list[Address]
     reply_to: list[Address]
     internet_message_id: str
     sent_at: datetime | None
@@ -295,6 +305,12 @@ class MicrosoftTenant(CalendarControl):
         self.unreachable: Literal["reset", "503"] | None = None
         self.identity_requests: list[IdentityRequest] = []
         self.graph_requests: list[GraphRequest] = []
+        # Every message Graph's sendMail accepted, in order (see send_mail()), and the hook the
+        # Graph fake calls with each one after storing it, before it answers 202: a test can
+        # kill the client there, "after the provider accepted". If the hook raises, the client
+        # gets a 500 instead (the message stays sent).
+        self.sent_mail: list[SentMail] = []
+        self.on_send: Callable[[SentMail], None] | None = None
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -610,6 +626,44 @@ class MicrosoftTenant(CalendarControl):
                     del mailbox.delta_tokens[token]
                     mailbox.expired_tokens[token] = mode
 
+    # --- sending -----------------------------------------------------------------------------
+
+    def send_mail(
+        self, who: User | str, raw: bytes, *, save_to_sent_items: bool = True
+    ) -> SentMail:
+        """Send `raw` from `who`'s mailbox, as Graph's sendMail does once it accepted it
+        (learn.microsoft.com/graph/api/user-sendmail), and record it in `sent_mail`.
+
+        - A message without a Message-ID gets one in front: Exchange gives every message an
+          internetMessageId (learn.microsoft.com/graph/api/resources/message#properties).
+        - A copy goes into the sender's Sent Items, read, as sent (Bcc included), unless
+          `save_to_sent_items` is false (user-sendmail: saveToSentItems, default true). It is a
+          new message there, so a delta round of sentitems reports it as created.
+        - Every recipient who is a user of this tenant gets it in their Inbox, once per mailbox,
+          without the Bcc header (RFC 5322 section 3.6.3: Bcc addresses are not shown to the
+          other recipients).
+
+        The Graph fake calls `on_send` afterwards, before it answers; calling this directly
+        does not."""
+        with self.lock:
+            sender = self.user(who)
+            internet_message_id = message_id(raw)
+            if not internet_message_id:
+                internet_message_id = exchange_message_id()
+                raw = with_header_first(raw, "Message-ID", internet_message_id)
+            if save_to_sent_items:
+                self.deliver(sender, raw, "sentitems", is_read=True)
+            to = recipients(raw)
+            delivered: set[str] = set()
+            for address in to:
+                user = self.find_user(address)
+                if user is not None and user.oid not in delivered:
+                    delivered.add(user.oid)
+                    self.deliver(user, without_header(raw, "Bcc"))
+            sent = SentMail(sender.mail, to, raw, internet_message_id)
+            self.sent_mail.append(sent)
+            return sent
+
     # --- Graph throttling and accounting -----------------------------------------------------
 
     def throttle(self, who: User | str, count: int, retry_after: str = "2.128") -> None:
@@ -740,6 +794,7 @@ def _parse_message(raw: bytes) -> dict[str, Any]:
         "sender": senders[0] if senders else None,
         "to": _addresses(values("To")),
         "cc": _addresses(values("Cc")),
+        "bcc": _addresses(values("Bcc")),
         "reply_to": _addresses(values("Reply-To")),
         "internet_message_id": internet_message_id.strip(),
         "sent_at": _header_date(headers),

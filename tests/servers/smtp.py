@@ -7,6 +7,14 @@
 
 MAIL FROM is refused (530) until the client authenticated, like a submission server. The listening
 socket is bound before the server starts, so the port is never raced for.
+
+`users` (login -> password) is read at every AUTH, so a test may change it while the server runs
+(replace it or edit it in place): a removed user or a changed password is refused (535) from the
+next login on. `on_accept`, if set, is called with each message after it is recorded in
+`messages` and before the server answers 250 to its DATA, so a test can kill the client "after
+the server accepted". It runs on the server's event loop: while it runs, the server answers no
+one. If it raises, the client gets 451 (RFC 5321 section 4.2.3: "local error in processing")
+though the message stays recorded.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -52,14 +60,19 @@ class _Handler:
         auth = session.auth_data
         user = auth.login.decode() if isinstance(auth, LoginPassword) else None
         content = envelope.original_content or b""
-        self._server._receive(
-            ReceivedMessage(
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=list(envelope.rcpt_tos),
-                data=content,
-                auth_user=user,
-            )
+        message = ReceivedMessage(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=content,
+            auth_user=user,
         )
+        self._server._receive(message)
+        hook = self._server.on_accept
+        if hook is not None:
+            try:
+                hook(message)
+            except Exception:
+                return "451 4.3.0 Local error in processing"
         return "250 2.0.0 Message accepted"
 
 
@@ -99,10 +112,15 @@ class SmtpServer:
     host = HOST
 
     def __init__(
-        self, users: Mapping[str, str] | None = None, *, auth_required: bool = True
+        self,
+        users: Mapping[str, str] | None = None,
+        *,
+        auth_required: bool = True,
+        on_accept: Callable[[ReceivedMessage], None] | None = None,
     ) -> None:
         self.users = dict(users if users is not None else {"alice": "secret"})
         self.auth_required = auth_required
+        self.on_accept = on_accept
         self.messages: list[ReceivedMessage] = []
         self._arrived = threading.Condition()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,0 +1,1 @@
+"""Send providers: one per transport, behind the small interface in base.py."""
