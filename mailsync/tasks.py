@@ -6,6 +6,9 @@ from mailsync import services
 from mailsync.models import Mailbox, MailboxState
 from mailsync.sending import outbox
 
+# A message due within this long is waited for by its own task; later ones by the beat.
+RETRY_WITHIN_SECONDS = 600
+
 
 @shared_task(ignore_result=True)
 def mailbox_sync_task(mailbox_id: int, reconcile: bool = False) -> None:
@@ -30,9 +33,11 @@ def mailboxes_reconcile() -> None:
         mailbox_sync_task.delay(mailbox_id, reconcile=True)
 
 
-@shared_task(ignore_result=True)
-def outgoing_send_task(outgoing_id: int) -> None:
-    outbox.outgoing_deliver(outgoing_id=outgoing_id)
+@shared_task(ignore_result=True, bind=True, max_retries=None)
+def outgoing_send_task(self, outgoing_id: int) -> None:  # type: ignore[no-untyped-def]
+    wait = outbox.outgoing_deliver(outgoing_id=outgoing_id)
+    if wait is not None and wait <= RETRY_WITHIN_SECONDS:  # later ones: the beat queues them
+        raise self.retry(countdown=wait)
 
 
 @shared_task(ignore_result=True)

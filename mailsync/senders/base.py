@@ -13,13 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailsync.providers.base import ProviderError
+from mailsync.providers.base import ProviderError, TemporaryFailure
 
 
 class MessageRefused(ProviderError):
     """The transport refused this message (recipients, size, content): held with the reason."""
 
     permanent = True
+
+
+class NotAccepted(TemporaryFailure):
+    """The transport answered, refusing for now (SMTP 4xx, HTTP 429): certainly not accepted,
+    so trying again later can make no duplicate."""
 
 
 class SendingNotAllowed(MessageRefused):

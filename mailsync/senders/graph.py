@@ -15,7 +15,13 @@ from collections.abc import Callable
 
 from mailsync.providers.base import AuthenticationFailed, TemporaryFailure
 from mailsync.providers.graph import Answer, GraphClient, _error_code
-from mailsync.senders.base import Accepted, MessageRefused, Outgoing, SendingNotAllowed
+from mailsync.senders.base import (
+    Accepted,
+    MessageRefused,
+    NotAccepted,
+    Outgoing,
+    SendingNotAllowed,
+)
 
 # learn.microsoft.com/graph/api/user-sendmail: a request is limited to 4 MB; base64 grows the
 # MIME by a third.
@@ -74,6 +80,8 @@ def _send_error(answer: Answer) -> Exception:
         )
     if answer.status in (400, 413, 415):
         return MessageRefused(f"Microsoft 365 refused the message ({code or answer.status}).")
-    if answer.status == 429 or answer.status >= 500:
+    if answer.status == 429:  # throttled: refused, not accepted
+        return NotAccepted("Microsoft 365 asked Postcard to wait (throttling); trying again later.")
+    if answer.status >= 500:
         return TemporaryFailure(f"Microsoft 365 is busy ({answer.status}); trying again later.")
     return MessageRefused(f"Microsoft 365 answered {answer.status} {code} to sendMail.")

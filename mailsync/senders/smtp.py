@@ -20,9 +20,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailsync.connections import ImapAccount, smtp_failure, smtp_open
-from mailsync.providers.base import AuthenticationFailed, TemporaryFailure
+from mailsync.providers.base import AuthenticationFailed
 from mailsync.providers.imap import connect, folder_role, is_loopback
-from mailsync.senders.base import Accepted, MessageRefused, Outgoing
+from mailsync.senders.base import Accepted, MessageRefused, NotAccepted, Outgoing
 
 TIMEOUT = 30
 FILED_BY_SERVER_WAIT = 5.0  # seconds a server that files its own copies is given to do so
@@ -58,13 +58,16 @@ class SmtpSender:
                 smtp.login(account.username, account.password)
                 refused = self._envelope(smtp, outgoing)
                 handing_over()
-                code, answer = smtp.data(without_bcc(outgoing.raw))
-                if code != 250:
-                    smtp.rset()
-                    raise MessageRefused(
-                        f"The SMTP server refused the message: {code} {_text(answer)}"
+                answer: bytes | str
+                try:  # smtplib raises for a refused DATA, returns the answer to the message
+                    code, answer = smtp.data(without_bcc(outgoing.raw))
+                except smtplib.SMTPDataError as data_refused:
+                    code, answer = data_refused.smtp_code, data_refused.smtp_error
+                if code != 250:  # an answer: certainly not accepted
+                    raise _refusal(
+                        code, f"The SMTP server refused the message: {code} {_text(answer)}"
                     )
-        except MessageRefused:
+        except (MessageRefused, NotAccepted):
             raise
         except (smtplib.SMTPException, OSError) as error:
             raise smtp_failure(
@@ -174,8 +177,9 @@ def _sent_folder(imap: IMAPClient) -> str:
 
 
 def _refusal(code: int, sentence: str) -> Exception:
-    return TemporaryFailure(sentence) if 400 <= code < 500 else MessageRefused(sentence)
+    return NotAccepted(sentence) if 400 <= code < 500 else MessageRefused(sentence)
 
 
-def _text(answer: bytes) -> str:
-    return answer.decode("utf-8", "replace")[:300]
+def _text(answer: bytes | str) -> str:
+    text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+    return text[:300]

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.contacts.models import Contact
@@ -47,7 +47,7 @@ from mailsync.models import (
 )
 from mailsync.parsing import MessageRejected, parse_message
 from mailsync.providers.base import AuthenticationFailed, ProviderError, TemporaryFailure
-from mailsync.senders.base import Accepted, MessageRefused, Outgoing, SendProvider
+from mailsync.senders.base import Accepted, MessageRefused, NotAccepted, Outgoing, SendProvider
 from mailsync.senders.registry import sender_for
 from mailsync.sending import mime, pace
 from mailsync.sending.drafting import (
@@ -58,7 +58,7 @@ from mailsync.sending.drafting import (
     single_line,
     unfilled_placeholders,
 )
-from mailsync.sending.routes import RoutePlan, route_for
+from mailsync.sending.routes import RoutePlan, route_for, size_limit
 from mailsync.storage import message_store_sent
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def outgoing_send(
     """Queue the message (one per recipient for a bulk send); returns what was queued."""
     plan = route_for(sender, draft.from_choice)
     _check(draft)
+    _check_size(draft, plan)
     recipients = [*draft.to, *draft.cc, *draft.bcc]
     if len(recipients) > BULK_RECIPIENTS:
         return _queue_bulk(sender, draft, plan)
@@ -124,6 +125,21 @@ def outgoing_send(
         _fill(row, draft, plan)
         _queue(row, plan, when=pace.slots(plan.mailbox, 1, timezone.now())[0], draft=draft)
     return [row]
+
+
+def _check_size(draft: Draft, plan: RoutePlan) -> None:
+    limit, who = size_limit(plan)
+    size = sum(len(a.data) for a in draft.attachments) + len(draft.body_text.encode())
+    # base64 makes attachments a third larger on the wire.
+    if size * 4 // 3 > limit:
+        raise ValidationError(
+            f"This email would be {_megabytes(size * 4 // 3)} with its attachments; {who} takes "
+            f"at most {_megabytes(limit)} from Postcard. Send fewer or smaller files, or a link."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
 
 
 def _check(draft: Draft) -> None:
@@ -144,12 +160,6 @@ def _check(draft: Draft) -> None:
     if left and count <= BULK_RECIPIENTS:  # a bulk send fills them per recipient
         raise ValidationError(
             f"Placeholders without a value: {', '.join(left)}. Fill them in or remove them."
-        )
-    size = sum(len(a.data) for a in draft.attachments)
-    if size > settings.SEND_MAX_ATTACHMENTS_BYTES:
-        raise ValidationError(
-            f"Attachments are {size // 1_000_000} MB; at most "
-            f"{settings.SEND_MAX_ATTACHMENTS_BYTES // 1_000_000} MB may be sent."
         )
 
 
@@ -378,26 +388,42 @@ def outgoing_claim_due() -> list[int]:
     return list(due.order_by("not_before", "pk").values_list("pk", flat=True)[:500])
 
 
-def outgoing_deliver(*, outgoing_id: int) -> None:
-    """One attempt at one message (the Celery task's body)."""
+def outgoing_deliver(*, outgoing_id: int) -> float | None:
+    """One attempt at one message (the Celery task's body). Returns the seconds until it is due
+    when it was queued for later (a task that fired a moment early), else None."""
     token = _claim(outgoing_id)
     if token is None:
-        return  # sent, cancelled, not due, or another worker has it
+        return _seconds_until_due(outgoing_id)  # sent, cancelled, not due, or another worker's
     row = OutgoingMessage.objects.select_related("mailbox", "sender").get(pk=outgoing_id)
+    wait = pace.wait_before_sending(row.mailbox if row.route != SendRoute.CRM_MAILER else None)
+    if wait is not None:  # the provider's minute or day is full of messages actually sent
+        _release(row, token, later=wait)
+        return wait.total_seconds()
     try:
         provider = sender_for(row.mailbox if row.route != SendRoute.CRM_MAILER else None)
     except ProviderError as error:
         _failed(row, token, error, handed_over=False)
-        return
+        return None
     try:
         _attempt(row, token, provider)
     finally:
         provider.close()
+    return None
+
+
+def _seconds_until_due(outgoing_id: int) -> float | None:
+    due = (
+        OutgoingMessage.objects.filter(pk=outgoing_id, state=OutgoingState.QUEUED)
+        .values_list("not_before", flat=True)
+        .first()
+    )
+    if due is None or due <= timezone.now():
+        return None
+    return (due - timezone.now()).total_seconds()
 
 
 def _claim(outgoing_id: int) -> str | None:
     token, now = uuid.uuid4().hex, timezone.now()
-    from django.db.models import F
 
     claimed = OutgoingMessage.objects.filter(
         Q(state=OutgoingState.QUEUED, not_before__lte=now)
@@ -544,8 +570,10 @@ def _release(row: OutgoingMessage, token: str, *, later: timedelta) -> None:
 def _failed(row: OutgoingMessage, token: str, error: ProviderError, *, handed_over: bool) -> None:
     """Said on the message; a refused sign-in disconnects the mailbox (one email per break);
     a temporary failure is tried again with backoff, then held."""
-    known_refusal = not isinstance(error, TemporaryFailure)
-    clear = {"handed_over_at": None} if known_refusal or not handed_over else {}
+    # An answer that refused the message proves it was not accepted; a broken connection after
+    # the hand-over proves nothing, and the next attempt looks for it first.
+    refused = isinstance(error, NotAccepted) or not isinstance(error, TemporaryFailure)
+    clear = {"handed_over_at": None} if refused or not handed_over else {}
     if isinstance(error, AuthenticationFailed) and row.mailbox is not None:
         from mailsync.services import mailbox_send_refused
 

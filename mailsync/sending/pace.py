@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from mailsync.models import Mailbox, OutgoingMessage, OutgoingState, Provider, SendRoute
 
 MINUTE = timedelta(minutes=1)
+SLACK = timedelta(seconds=1)  # clocks and transit: never right at the edge of a window
 DAY = timedelta(days=1)
 PERSONAL_GMAIL = ("gmail.com", "googlemail.com")
 
@@ -90,6 +92,21 @@ def _first_free(taken: list[datetime], candidate: datetime, pace: Pace) -> datet
                 candidate = max(candidate, recent[len(recent) - limit] + span)
                 moved = True
     return candidate
+
+
+def wait_before_sending(mailbox: Mailbox | None) -> timedelta | None:
+    """Checked again just before each hand-over, on the times messages actually left (a queued
+    slot can run late, and then the next minute would hold too many): how long to wait, or
+    None to go now."""
+    pace = pace_of(mailbox)
+    now = timezone.now()
+    left = _same_transport(mailbox).filter(handed_over_at__gt=now - DAY)
+    for span, limit in ((MINUTE, pace.per_minute), (DAY, pace.per_day)):
+        times = left.filter(handed_over_at__gt=now - span).values_list("handed_over_at", flat=True)
+        recent = sorted(t for t in times if t is not None)
+        if len(recent) >= limit:
+            return recent[len(recent) - limit] + span + SLACK - now
+    return None
 
 
 def over_pace(mailbox: Mailbox | None, count: int) -> bool:

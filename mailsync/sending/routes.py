@@ -162,6 +162,20 @@ def _permitted_company_address(user: User, choice: str) -> CompanyAddress:
     return company
 
 
+def size_limit(plan: RoutePlan) -> tuple[int, str]:
+    """The most bytes an email may hold on this route, and who sets that limit: the providers'
+    APIs take less than their mailboxes (senders/graph.py, senders/gmail.py)."""
+    from mailsync.senders.gmail import MAX_MIME_BYTES as GMAIL
+    from mailsync.senders.graph import MAX_MIME_BYTES as GRAPH
+
+    mailbox = plan.mailbox
+    if mailbox is not None and mailbox.provider == Provider.MICROSOFT:
+        return GRAPH, "Microsoft 365"
+    if mailbox is not None and mailbox.provider == Provider.GOOGLE:
+        return GMAIL, "Gmail"
+    return settings.SEND_MAX_ATTACHMENTS_BYTES, "Postcard"
+
+
 def _through(mailbox: Mailbox) -> str:
     if mailbox.provider == Provider.IMAP:
         return str(mailbox.connection_settings.get("smtp_host") or "your mail server")

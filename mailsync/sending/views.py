@@ -240,7 +240,7 @@ class _Context:
         if self.start is not None:
             quote = f"\n\n{self.start.quote}" if self.start.quote else ""
             return {
-                "from_choice": OWN,
+                "from_choice": self._answering_as(user),
                 "to": recipient_text(self.start.to),
                 "cc": recipient_text(self.start.cc),
                 "subject": self.start.subject,
@@ -251,6 +251,16 @@ class _Context:
             primary = self.contact.emails.order_by("-is_primary", "pk").first()
             to = recipient_text([(self.contact.full_name, primary.address)]) if primary else ""
         return {"from_choice": OWN, "to": to, "body": signature}
+
+    def _answering_as(self, user: User) -> str:
+        """A reply to mail that came to a company address the user may send from goes from
+        that address."""
+        assert self.replied is not None
+        permitted = dict(from_choices(user))
+        company = getattr(self.replied.mailbox, "company_address", None)
+        if company is not None and f"company:{company.pk}" in permitted:
+            return f"company:{company.pk}"
+        return OWN
 
     def account_contacts(self) -> list[Contact]:
         if self.account is None or self.contact is not None:

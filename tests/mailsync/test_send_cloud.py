@@ -279,3 +279,23 @@ def test_gmail_worker_killed_after_google_accepted_sends_once(gcloud, client, g_
         g_owner, g.JANE, gcloud.accounts, settings_named(settings, "GOOGLE_")
     )
     assert len(gcloud.accounts.sent_mail) == 1
+
+
+def test_attachments_over_what_microsoft_takes_are_refused_before_queueing(m365, client, owner):
+    from django.core.exceptions import ValidationError
+
+    from mailsync.models import OutgoingMessage
+    from mailsync.sending.mime import Attachment
+
+    ms.connect(client)
+    allow_sending_microsoft(client)
+    big = Attachment("deck.pdf", "application/pdf", b"x" * 2_500_000)
+    with pytest.raises(ValidationError, match=r"Microsoft 365 takes at most 3\.1 MB"):
+        outgoing_send(sender=owner, draft=draft(ms.JANE, attachments=[big]))
+    assert not OutgoingMessage.objects.exists()
+    small = Attachment("note.pdf", "application/pdf", b"%PDF" * 1000)
+    row = send(owner, draft(ms.JANE, subject="With a file", attachments=[small]))
+    [sent] = m365.tenant.sent_mail
+    [part] = list(parsed(sent.raw).iter_attachments())
+    assert part.get_filename() == "note.pdf"
+    assert row.attachment_names == ["note.pdf"]

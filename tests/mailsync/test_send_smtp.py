@@ -211,3 +211,81 @@ def test_a_worker_killed_after_the_server_accepted_never_sends_twice(dovecot, sm
     assert len(smtp_server.messages) == 1  # exactly one delivery
     assert len(sent_folder(dovecot)) == 1  # and the Sent copy the dead worker never filed
     assert "not sent again" in row.note
+
+
+def test_a_company_address_leaves_through_its_shared_mailbox_for_permitted_users(
+    dovecot, smtp_server
+):
+    from mailsync.connections import ImapAccount
+    from mailsync.models import CompanyAddress
+    from mailsync.services import mailbox_connect_imap
+    from tests.factories import UserFactory
+
+    mailbox = connect_with_smtp(dovecot, smtp_server)
+    robot = UserFactory(username="sales-robot", is_sync_only=True, parent=mailbox.owner)
+    shared = mailbox_connect_imap(
+        owner=robot,
+        account=ImapAccount(
+            address="sales@example.test",
+            username="bob",
+            password="secret",
+            imap_host=dovecot.host,
+            imap_port=dovecot.port,
+            imap_security="plain",
+            smtp_host=smtp_server.host,
+            smtp_port=smtp_server.port,
+            smtp_security="plain",
+        ),
+    )
+    sales = CompanyAddress.objects.create(address="sales@example.test", mailbox=shared)
+    with pytest.raises(ValidationError):
+        outgoing_send(
+            sender=mailbox.owner,
+            draft=draft("bob@customer.test", from_choice=f"company:{sales.pk}"),
+        )
+    sales.senders.add(mailbox.owner)
+
+    [row] = send(mailbox, draft("bob@customer.test", from_choice=f"company:{sales.pk}"))
+    assert row.route == SendRoute.COMPANY
+    [received] = smtp_server.messages
+    assert received.auth_user == "bob"  # the shared mailbox's own login
+    assert parsed(received.data)["From"].addresses[0].addr_spec == "sales@example.test"
+    assert len(sent_folder(dovecot, "bob")) == 1
+    assert sent_folder(dovecot, "alice") == []
+    assert Message.objects.get(message_id=row.message_id.strip("<>")).mailbox == shared
+
+
+def test_a_temporary_refusal_of_the_message_is_tried_again_later(dovecot, smtp_server):
+    mailbox = connect_with_smtp(dovecot, smtp_server)
+
+    def busy(message):
+        raise RuntimeError("queue full")  # the test server answers 451
+
+    smtp_server.on_accept = busy
+    [row] = send(mailbox, draft("bob@customer.test"))
+    assert row.state == OutgoingState.QUEUED
+    assert row.handed_over_at is None  # refused: certainly not accepted, nothing to look for
+    assert "451" in row.last_error
+    assert row.not_before > row.queued_at
+    assert sent_folder(dovecot) == []
+
+
+def test_the_providers_minute_is_kept_at_send_time(dovecot, smtp_server, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.SMTP_SEND_PACE = (2, 500)
+    mailbox = connect_with_smtp(dovecot, smtp_server)
+    first, second = (send(mailbox, draft("bob@customer.test", subject=s))[0] for s in "AB")
+    assert first.state == second.state == OutgoingState.SENT
+    [third] = outgoing_send(sender=mailbox.owner, draft=draft("bob@customer.test", subject="C"))
+    assert third.not_before >= first.not_before + timedelta(minutes=1)  # its slot
+    # Its task fires early (or the slot was taken before A and B left): it waits again.
+    OutgoingMessage.objects.filter(pk=third.pk).update(not_before=timezone.now())
+    wait = outgoing_deliver(outgoing_id=third.pk)
+    assert wait is not None
+    assert 50 < wait <= 61
+    third.refresh_from_db()
+    assert third.state == OutgoingState.QUEUED
+    assert len(smtp_server.messages) == 2
