@@ -22,6 +22,7 @@ on PostgreSQL (DATABASE_URL, default postcard_bench_send, made fresh), then:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import smtplib
@@ -52,6 +53,7 @@ BROKER = "redis://127.0.0.1:6379/6"
 PYTHON = Path(sys.executable)
 PASSWORD = "secret"  # noqa: S105  (the test servers' users)
 ALICE = "alice@example.test"
+BOB = "bob@example.test"
 JANE = "jane@customer.test"
 
 
@@ -91,8 +93,9 @@ class Recorder:
                 self.arrived.wait(left)
 
 
-def prepare(env: dict[str, str], dovecot: Dovecot, smtp: SmtpServer) -> tuple[int, int]:
-    """Alice (a login), her mailbox on Dovecot and the SMTP server, and Jane's card."""
+def prepare(env: dict[str, str], dovecot: Dovecot, smtp: SmtpServer) -> tuple[int, int, int]:
+    """Alice (a login), her mailbox on Dovecot and the SMTP server, and Jane's card; Bob, whose
+    own mailbox sends the paced run (a transport of its own, its minutes its own)."""
     os.environ.update(env)
     import django
     from django.core.management import call_command
@@ -115,8 +118,14 @@ def prepare(env: dict[str, str], dovecot: Dovecot, smtp: SmtpServer) -> tuple[in
         smtp_port=smtp.port, smtp_security="plain",
     )  # fmt: skip
     mailbox_connect_imap(owner=alice, account=account, sync_since_days=0)
+    bob = User.objects.create_user(username="bob", password=PASSWORD, email=BOB)
+    mailbox_connect_imap(
+        owner=bob,
+        account=dataclasses.replace(account, address=BOB, username="bob"),
+        sync_since_days=0,
+    )
     jane = contact_create(owner=alice, first_name="Jane", last_name="Doe", emails=[JANE])
-    return alice.pk, jane.pk
+    return alice.pk, bob.pk, jane.pk
 
 
 def celery_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -228,9 +237,11 @@ def all_sent_and_filed(dovecot: Dovecot) -> tuple[int, int]:
     from mailsync.models import OutgoingMessage, OutgoingState
 
     sent = OutgoingMessage.objects.filter(state=OutgoingState.SENT).count()
-    with dovecot.client("alice") as imap:
-        filed = imap.folder_status("Sent", ["MESSAGES"])[b"MESSAGES"]
-    return sent, int(filed)
+    filed = 0
+    for user in ("alice", "bob"):
+        with dovecot.client(user) as imap:
+            filed += int(imap.folder_status("Sent", ["MESSAGES"])[b"MESSAGES"])
+    return sent, filed
 
 
 def ms(samples: list[float], pct: int = 50) -> str:
@@ -252,11 +263,9 @@ def main() -> None:
     env["REDIS_URL"] = os.environ.get("REDIS_URL", BROKER)
     env["ALLOWED_HOSTS"] = "127.0.0.1"
     recorder = Recorder()
-    with (
-        Dovecot(users={"alice": PASSWORD}) as dovecot,
-        SmtpServer(users={"alice": PASSWORD}, on_accept=recorder) as smtp,
-    ):
-        owner_id, jane_id = prepare(env, dovecot, smtp)
+    users = {"alice": PASSWORD, "bob": PASSWORD}
+    with Dovecot(users=users) as dovecot, SmtpServer(users=users, on_accept=recorder) as smtp:
+        owner_id, bob_id, jane_id = prepare(env, dovecot, smtp)
         fast = {**env, "SMTP_SEND_PER_MINUTE": "100000", "SMTP_SEND_PER_DAY": "1000000"}
         worker = celery_worker(fast)
         try:
@@ -282,9 +291,11 @@ def main() -> None:
         paced = None
         if not args.no_paced:
             settings.SMTP_SEND_PACE = (30, 500)
-            worker = celery_worker(env)
+            worker = celery_worker(
+                {**env, "SMTP_SEND_PER_MINUTE": "30", "SMTP_SEND_PER_DAY": "500"}
+            )
             try:
-                paced = burst(owner_id, args.paced, recorder, "Paced")
+                paced = burst(bob_id, args.paced, recorder, "Paced")
             finally:
                 worker.terminate()
                 worker.wait(timeout=30)

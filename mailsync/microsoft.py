@@ -270,7 +270,8 @@ class MicrosoftSignIn:
     mail_scopes = MAIL_SCOPES
     shared_scopes = SHARED_SCOPES
     calendar_scopes = ["Calendars.ReadWrite", "Tasks.ReadWrite"]  # calendar push (calendars/)
-    send_scopes = ["Mail.Send"]  # sending from the CRM (mailsync/senders/graph.py)
+    # Sending from the CRM (mailsync/senders/graph.py): replies are drafts made by Graph first.
+    send_scopes = ["Mail.Send", "Mail.ReadWrite"]
 
     def is_configured(self) -> bool:
         return is_configured()

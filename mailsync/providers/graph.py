@@ -184,9 +184,11 @@ class GraphClient:
             raise TemporaryFailure("Microsoft 365 kept answering that it is busy; retried later.")
         return [answers[str(n)] for n in range(len(requests_))]
 
-    def post_text(self, url: str, text: str) -> Answer:
-        """A POST with a text/plain body (a MIME message in base64, for sendMail). Not retried
-        on 429/503 here: the caller decides whether a second hand-over is safe."""
+    def post_once(self, url: str, *, data: bytes = b"", content_type: str = "") -> Answer:
+        """One POST that hands something over (sendMail, a draft's send): retried only after a
+        401 (the token was refused, nothing was taken), never after 429/503 here: the caller
+        decides whether a second hand-over is safe."""
+        headers = {"Content-Type": content_type} if content_type else {}
         for attempt in range(2):
             if attempt or not self._bearer:
                 self._bearer = self._token(bool(attempt))
@@ -194,11 +196,8 @@ class GraphClient:
             try:
                 response = self._session.post(
                     url,
-                    data=text.encode("ascii"),
-                    headers={
-                        "Authorization": f"Bearer {self._bearer}",
-                        "Content-Type": "text/plain",
-                    },
+                    data=data,
+                    headers={"Authorization": f"Bearer {self._bearer}", **headers},
                     timeout=TIMEOUT,
                 )
             except requests.Timeout:

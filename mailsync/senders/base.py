@@ -40,6 +40,7 @@ class Outgoing:
     # The provider's id of the message replied to, in the same mailbox (Gmail's reply joins
     # that message's thread).
     replied_remote_id: str = ""
+    reply_kind: str = ""  # reply, reply_all, forward (Graph answers through its own endpoints)
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,11 @@ class Accepted:
 class SendProvider(Protocol):
     # Whether a message this provider sent can be found afterwards by its Message-ID: the
     # outbox asks before any new attempt after a hand-over whose outcome it never learnt.
-    def send(self, outgoing: Outgoing, *, handing_over: Callable[[], None]) -> Accepted:
-        """Hand the message over once. `handing_over()` is called just before the bytes go
-        (after connecting and signing in), so the outbox can record that an outcome may be
-        unknown from then on."""
+    def send(self, outgoing: Outgoing, *, handing_over: Callable[[str], None]) -> Accepted:
+        """Hand the message over once. `handing_over(message_id)` is called just before the
+        message goes (after connecting and signing in), with the Message-ID it will carry (the
+        provider's, where it makes the message: Graph's reply drafts), so the outbox can record
+        that an outcome may be unknown from then on, and what to look for."""
         ...
 
     def find_sent(self, message_id: str) -> bool | None:

@@ -46,8 +46,8 @@ class _PrebuiltMessage(EmailMessage):
 
 
 class CrmMailer:
-    def send(self, outgoing: Outgoing, *, handing_over: Callable[[], None]) -> Accepted:
-        handing_over()
+    def send(self, outgoing: Outgoing, *, handing_over: Callable[[str], None]) -> Accepted:
+        handing_over(outgoing.message_id)
         try:
             sent = get_connection(fail_silently=False).send_messages([_PrebuiltMessage(outgoing)])
         except smtplib.SMTPRecipientsRefused as refused:

@@ -30,7 +30,7 @@ class GmailSender:
         self.client = client
         self._on_close = on_close
 
-    def send(self, outgoing: Outgoing, *, handing_over: Callable[[], None]) -> Accepted:
+    def send(self, outgoing: Outgoing, *, handing_over: Callable[[str], None]) -> Accepted:
         if len(outgoing.raw) > MAX_MIME_BYTES:
             raise MessageRefused("The message is larger than the 5 MB Gmail accepts from Postcard.")
         body: dict[str, str] = {"raw": base64.urlsafe_b64encode(outgoing.raw).decode("ascii")}
@@ -38,7 +38,7 @@ class GmailSender:
         if thread_id:
             body["threadId"] = thread_id
         request = self.client.users.messages().send(userId="me", body=body)
-        handing_over()
+        handing_over(outgoing.message_id)
         try:
             answer = self.client.execute(request, cost=SEND_COST, doing="sending a message")
         except ProviderError as error:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from mailsync import google, microsoft
-from mailsync.connections import account_of, google_grant, microsoft_grant
+from mailsync.connections import account_of, google_grant, imap_sessions, microsoft_grant
+from mailsync.microsoft import MicrosoftSignIn
 from mailsync.models import Mailbox, Provider
 from mailsync.providers.base import AuthenticationFailed
 from mailsync.providers.gmail import GmailClient, budget_for
@@ -13,7 +14,7 @@ from mailsync.providers.graph import GraphClient
 from mailsync.senders.base import SendingNotAllowed, SendProvider
 from mailsync.senders.crm_mailer import CrmMailer
 from mailsync.senders.gmail import GmailSender
-from mailsync.senders.graph import SEND_SCOPES, GraphSender
+from mailsync.senders.graph import GraphSender
 from mailsync.senders.smtp import SmtpSender
 
 # An operator's omission, not the user's sign-in: the message is held, the mailbox left alone.
@@ -31,7 +32,7 @@ def sender_for(mailbox: Mailbox | None) -> SendProvider:
     if mailbox.provider == Provider.MICROSOFT:
         if not microsoft.is_configured():
             raise SendingNotAllowed(NOT_SET_UP.format(provider="Microsoft 365"))
-        grant = microsoft_grant(mailbox, scopes=SEND_SCOPES)
+        grant = microsoft_grant(mailbox, scopes=MicrosoftSignIn.send_scopes)
         client = GraphClient(
             settings.MICROSOFT_GRAPH_URL,
             grant.token,
@@ -52,6 +53,7 @@ def sender_for(mailbox: Mailbox | None) -> SendProvider:
         return SmtpSender(
             account_of(mailbox),
             server_files_sent=bool(mailbox.connection_settings.get("smtp_files_sent")),
+            sessions=imap_sessions(),
         )
     raise SendingNotAllowed(
         f"Sending through {mailbox.get_provider_display()} is not available yet."

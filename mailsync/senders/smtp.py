@@ -20,8 +20,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailsync.connections import ImapAccount, smtp_failure, smtp_open
-from mailsync.providers.base import AuthenticationFailed
+from mailsync.providers.base import AuthenticationFailed, ProviderError
 from mailsync.providers.imap import connect, folder_role, is_loopback
+from mailsync.providers.imap_sessions import ImapSession, SessionPool, session_key
 from mailsync.senders.base import Accepted, MessageRefused, NotAccepted, Outgoing
 
 TIMEOUT = 30
@@ -36,15 +37,25 @@ def without_bcc(raw: bytes) -> bytes:
 
 
 class SmtpSender:
-    def __init__(self, account: ImapAccount, *, server_files_sent: bool = False) -> None:
+    def __init__(
+        self,
+        account: ImapAccount,
+        *,
+        server_files_sent: bool = False,
+        sessions: SessionPool | None = None,
+    ) -> None:
         self.account = account
         self.server_files_sent = server_files_sent  # learnt from earlier sends
-        self._imap: IMAPClient | None = None
+        # The IMAP session that files the copy is kept between sends (as the sync keeps its
+        # own, under another key): a send in a row costs a NOOP instead of a login.
+        self._sessions = sessions
+        self._key = session_key("send", *_imap_identity(account))
+        self._session_open: ImapSession | None = None
         self._sent_folder = ""
 
     # --- hand-over -----------------------------------------------------------------------
 
-    def send(self, outgoing: Outgoing, *, handing_over: Callable[[], None]) -> Accepted:
+    def send(self, outgoing: Outgoing, *, handing_over: Callable[[str], None]) -> Accepted:
         account = self.account
         if account.smtp_security == "plain" and not is_loopback(account.smtp_host):
             raise AuthenticationFailed(
@@ -57,7 +68,7 @@ class SmtpSender:
             ) as smtp:
                 smtp.login(account.username, account.password)
                 refused = self._envelope(smtp, outgoing)
-                handing_over()
+                handing_over(outgoing.message_id)
                 answer: bytes | str
                 try:  # smtplib raises for a refused DATA, returns the answer to the message
                     code, answer = smtp.data(without_bcc(outgoing.raw))
@@ -120,7 +131,7 @@ class SmtpSender:
                 return None
             imap.select_folder(self._sent_folder, readonly=True)
             return bool(imap.search(["HEADER", "Message-ID", message_id]))
-        except (IMAPClientError, OSError):
+        except (IMAPClientError, OSError, ProviderError):  # the message left all the same
             self._drop_session()
             return None
 
@@ -143,25 +154,55 @@ class SmtpSender:
             self._session().append(
                 self._sent_folder, outgoing.raw, flags=[b"\\Seen"], msg_time=datetime.now(UTC)
             )
-        except (IMAPClientError, OSError):
+        except (IMAPClientError, OSError, ProviderError):
             self._drop_session()
             return False
         return True
 
     def _session(self) -> IMAPClient:
-        if self._imap is None:
-            self._imap = connect(self.account.imap(), timeout=TIMEOUT)
-            self._sent_folder = _sent_folder(self._imap)
-        return self._imap
+        if self._session_open is None:
+            self._session_open = self._reused() or self._logged_in()
+        if not self._session_open.selected:
+            self._session_open.selected = _sent_folder(self._session_open.client)
+        self._sent_folder = self._session_open.selected
+        return self._session_open.client
+
+    def _reused(self) -> ImapSession | None:
+        session = self._sessions.take(self._key) if self._sessions else None
+        if session is None:
+            return None
+        try:
+            session.client.noop()
+        except Exception:  # dropped by the server since: a new login will tell
+            session.shut()
+            return None
+        return session
+
+    def _logged_in(self) -> ImapSession:
+        client = connect(self.account.imap(), timeout=TIMEOUT)
+        return ImapSession(
+            client=client, condstore=False, qresync=False, opened_at=time.monotonic()
+        )
 
     def _drop_session(self) -> None:
-        if self._imap is not None:
-            with contextlib.suppress(Exception):
-                self._imap.logout()
-        self._imap = None
+        if self._session_open is not None:
+            self._session_open.shut()
+        self._session_open = None
 
     def close(self) -> None:
-        self._drop_session()
+        if self._session_open is None:
+            return
+        if self._sessions is not None:
+            self._sessions.give_back(self._key, self._session_open)
+        else:
+            with contextlib.suppress(Exception):
+                self._session_open.client.logout()
+        self._session_open = None
+
+
+def _imap_identity(account: ImapAccount) -> tuple[object, ...]:
+    return (account.imap_host, account.imap_port, account.imap_security, account.username,
+            account.password)  # fmt: skip
 
 
 def _sent_folder(imap: IMAPClient) -> str:

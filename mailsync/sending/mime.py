@@ -9,6 +9,7 @@ recipients receive (smtplib's send_message, Gmail and Graph strip it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,3 +105,14 @@ def _transfer_encoding(text: str) -> str:
 def _html(markdown: str) -> str:
     rendered = _MARKDOWN.render(markdown)
     return f"<!DOCTYPE html>\n<html><body>\n{rendered}</body></html>\n"
+
+
+_MESSAGE_ID_HEADER = re.compile(rb"^Message-ID:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
+
+
+def with_message_id(raw: bytes, message_id: str) -> bytes:
+    """The same bytes carrying another Message-ID: the copy kept on the card must match the
+    one the provider sent (Gmail may put its own; Graph's reply drafts have their own)."""
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    replaced = _MESSAGE_ID_HEADER.sub(b"Message-ID: " + message_id.encode(), head, count=1)
+    return replaced + separator + body

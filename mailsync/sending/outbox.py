@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +68,8 @@ MAX_ATTEMPTS = 8  # temporary failures in a row before the message is held: abou
 # After a hand-over whose answer never came, Graph's Sent Items copy may lag a little behind
 # the acceptance (Exchange files it in the background): absent for this long proves nothing.
 FILING_LAG = timedelta(minutes=2)
+# The Message-ID in a draft's provisional bytes: the real one is fixed when it is queued.
+DRAFT_ID = "<draft@postcard.invalid>"
 # A paced message within this is queued with its countdown; later ones by the beat.
 SCHEDULED_AHEAD = timedelta(minutes=10)
 Pair = tuple[str, str]
@@ -98,11 +100,18 @@ class Draft:
 def outgoing_draft_save(
     *, sender: User, draft: Draft, existing: OutgoingMessage | None = None
 ) -> OutgoingMessage:
-    """Keep what is written, unsent (recipients need not be complete)."""
+    """Keep what is written, unsent (recipients need not be complete). Its files are kept in
+    provisional bytes (no Message-ID yet: that is fixed when it is queued)."""
+    for name, _ in [*draft.to, *draft.cc, *draft.bcc]:
+        single_line(name, "A recipient's name")
+    single_line(draft.subject, "The subject")
+    draft = _with_kept_files(draft, existing)
+    plan = route_for(sender, draft.from_choice)
     row = existing if existing is not None and existing.state == OutgoingState.DRAFT else None
     row = row or OutgoingMessage(sender=sender)
-    _fill(row, draft, route_for(sender, draft.from_choice))
+    _fill(row, draft, plan)
     row.state = OutgoingState.DRAFT
+    row.raw = _bytes(row, plan, draft, timezone.now()) if draft.attachments else b""
     row.save()
     row.contacts.set(_contacts_of(row.recipients()))
     return row
@@ -112,12 +121,13 @@ def outgoing_send(
     *, sender: User, draft: Draft, existing: OutgoingMessage | None = None
 ) -> list[OutgoingMessage]:
     """Queue the message (one per recipient for a bulk send); returns what was queued."""
+    draft = _with_kept_files(draft, existing)
     plan = route_for(sender, draft.from_choice)
     _check(draft)
     _check_size(draft, plan)
     recipients = [*draft.to, *draft.cc, *draft.bcc]
     if len(recipients) > BULK_RECIPIENTS:
-        return _queue_bulk(sender, draft, plan)
+        return _queue_bulk(sender, draft, plan, existing)
     with transaction.atomic():
         _lock_transport(plan.mailbox)
         row = existing if existing is not None and existing.state == OutgoingState.DRAFT else None
@@ -125,6 +135,13 @@ def outgoing_send(
         _fill(row, draft, plan)
         _queue(row, plan, when=pace.slots(plan.mailbox, 1, timezone.now())[0], draft=draft)
     return [row]
+
+
+def _with_kept_files(draft: Draft, existing: OutgoingMessage | None) -> Draft:
+    """A draft sent (or saved again) without new files keeps the ones saved with it."""
+    if draft.attachments or existing is None or existing.state != OutgoingState.DRAFT:
+        return draft
+    return replace(draft, attachments=_attachments_of(bytes(existing.raw or b"")))
 
 
 def _check_size(draft: Draft, plan: RoutePlan) -> None:
@@ -163,7 +180,9 @@ def _check(draft: Draft) -> None:
         )
 
 
-def _queue_bulk(sender: User, draft: Draft, plan: RoutePlan) -> list[OutgoingMessage]:
+def _queue_bulk(
+    sender: User, draft: Draft, plan: RoutePlan, existing: OutgoingMessage | None
+) -> list[OutgoingMessage]:
     """One email per recipient (nobody sees the others' addresses), each with its own
     placeholders, spaced at the provider's pace."""
     batch = uuid.uuid4().hex
@@ -172,6 +191,8 @@ def _queue_bulk(sender: User, draft: Draft, plan: RoutePlan) -> list[OutgoingMes
     rows = []
     with transaction.atomic():
         _lock_transport(plan.mailbox)
+        if existing is not None and existing.state == OutgoingState.DRAFT:
+            existing.delete()  # the draft became these emails
         when = pace.slots(plan.mailbox, len(recipients), timezone.now())
         for (name, address), at in zip(recipients, when, strict=True):
             contact = contacts.get(address)
@@ -247,7 +268,7 @@ def _bytes(row: OutgoingMessage, plan: RoutePlan, draft: Draft, now: datetime) -
         attachments=draft.attachments,
     )
     try:
-        return mime.build(envelope, message_id=row.message_id, date=now)
+        return mime.build(envelope, message_id=row.message_id or DRAFT_ID, date=now)
     except (ValueError, TypeError) as error:  # the email package refuses a header it cannot write
         raise ValidationError(f"This email cannot be written: {error}") from None
 
@@ -355,6 +376,8 @@ def _attachments_of(raw: bytes) -> list[mime.Attachment]:
     import email
     from email import policy
 
+    if not raw:
+        return []
     parsed = email.message_from_bytes(raw, policy=policy.default)
     found = []
     for part in parsed.iter_attachments():
@@ -395,6 +418,11 @@ def outgoing_deliver(*, outgoing_id: int) -> float | None:
     if token is None:
         return _seconds_until_due(outgoing_id)  # sent, cancelled, not due, or another worker's
     row = OutgoingMessage.objects.select_related("mailbox", "sender").get(pk=outgoing_id)
+    if row.route != SendRoute.CRM_MAILER and row.mailbox is None:
+        # Its mailbox was removed since: the CRM's mailer would speak for an address it has
+        # no right to, so the user chooses.
+        _hold(row, token, "The mailbox it was to leave through was removed.", notify=True)
+        return None
     wait = pace.wait_before_sending(row.mailbox if row.route != SendRoute.CRM_MAILER else None)
     if wait is not None:  # the provider's minute or day is full of messages actually sent
         _release(row, token, later=wait)
@@ -462,7 +490,9 @@ def _attempt(row: OutgoingMessage, token: str, provider: SendProvider) -> None:
             _release(row, token, later=FILING_LAG / 2)
             return
     try:
-        accepted = provider.send(outgoing, handing_over=lambda: _handing_over(row.pk, token))
+        accepted = provider.send(
+            outgoing, handing_over=lambda message_id: _handing_over(row.pk, token, message_id)
+        )
     except ProviderError as error:
         _failed(row, token, error, handed_over=True)
         return
@@ -496,9 +526,14 @@ def _copy_proves(row: OutgoingMessage) -> bool:
 def _outgoing(row: OutgoingMessage) -> Outgoing:
     replied = ""
     if row.replied_message_id and row.mailbox_id:
+        # The email answered, as held in the mailbox the reply leaves through (it may have
+        # been opened from a colleague's copy): same dedupe key.
         replied = (
             MessageLocation.objects.filter(
-                message_id=row.replied_message_id, message__mailbox_id=row.mailbox_id
+                message__mailbox_id=row.mailbox_id,
+                message__dedupe_key=Message.objects.filter(pk=row.replied_message_id).values(
+                    "dedupe_key"
+                )[:1],
             )
             .values_list("remote_id", flat=True)
             .first()
@@ -510,13 +545,15 @@ def _outgoing(row: OutgoingMessage) -> Outgoing:
         envelope_from=row.from_address,
         recipients=tuple(row.recipients()),
         replied_remote_id=replied,
+        reply_kind=row.reply_kind,
     )
 
 
-def _handing_over(outgoing_id: int, token: str) -> None:
-    # Its own commit (autocommit, outside any transaction): it must survive the worker.
+def _handing_over(outgoing_id: int, token: str, message_id: str) -> None:
+    # Its own commit (autocommit, outside any transaction): it must survive the worker. The
+    # Message-ID is the one a later attempt looks for (a provider's own, for Graph's replies).
     OutgoingMessage.objects.filter(pk=outgoing_id, lease_token=token).update(
-        handed_over_at=timezone.now()
+        handed_over_at=timezone.now(), message_id=message_id[:998]
     )
 
 
@@ -551,9 +588,7 @@ def _learn_filing(mailbox: Mailbox, provider: SendProvider) -> None:
 def _store_on_card(row: OutgoingMessage, accepted: Accepted) -> int | None:
     mailbox = row.mailbox
     assert mailbox is not None
-    raw = bytes(row.raw)
-    if accepted.message_id != row.message_id:  # the provider put its own Message-ID on it
-        raw = raw.replace(row.message_id.encode(), accepted.message_id.encode(), 1)
+    raw = mime.with_message_id(bytes(row.raw), accepted.message_id)  # the provider's, if its own
     try:
         parsed = parse_message(raw)
     except MessageRejected:

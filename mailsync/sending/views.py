@@ -20,7 +20,7 @@ from crm.contacts.models import Contact
 from crm.core.views import safe_next
 from hierarchy.models import User
 from mailsync.models import Message, MessageTemplate, OutgoingMessage, OutgoingState
-from mailsync.sending import outbox
+from mailsync.sending import outbox, pace
 from mailsync.sending.drafting import (
     BULK_RECIPIENTS,
     PlaceholderValues,
@@ -165,11 +165,30 @@ def _render(
             "context": context,
             "routes": routes,
             "route_sentence": next((s for v, _, s in routes if v == chosen), ""),
+            "pace_warning": _pace_warning(user, str(chosen)),
             "templates": templates_for(user),
             "bulk_limit": BULK_RECIPIENTS,
             "next": safe_next(request),
             **extra,
         },
+    )
+
+
+def _pace_warning(user: User, choice: str) -> str:
+    """Said before sending when the provider's minute or day is full: when this one leaves."""
+    try:
+        plan = route_for(user, choice)
+    except ValidationError:
+        return ""
+    now = timezone.now()
+    slot = pace.slots(plan.mailbox, 1, now)[0]
+    if slot <= now + timedelta(seconds=5):
+        return ""
+    limits = pace.pace_of(plan.mailbox)
+    return (
+        f"{limits.name.capitalize()} takes {limits.per_minute} emails a minute and "
+        f"{limits.per_day:,} a day: this one will wait its turn and leave at "
+        f"{timezone.localtime(slot):%H:%M} (the outbox shows the queue)."
     )
 
 

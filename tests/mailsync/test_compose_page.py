@@ -234,3 +234,30 @@ def test_sending_settings_and_templates_pages(alice_client, alice):
     assert "line breaks" in text(bad)
     alice_client.post(reverse("template-create"), {"name": "T", "subject": "S", "body": "B"})
     assert MessageTemplate.objects.get(owner=alice).name == "T"
+
+
+def test_the_composer_warns_when_the_providers_minute_is_full(alice_client, alice, settings):
+    settings.SMTP_SEND_PACE = (2, 500)
+    for subject in ("One", "Two"):
+        compose(alice_client, to="jane@customer.test", subject=subject)
+    page = words(alice_client.get(reverse("compose")))
+    assert "your mail server takes 2 emails a minute and 500 a day" in page.lower()
+    assert "will wait its turn and leave at" in page
+
+
+def test_a_drafts_files_are_kept_until_it_is_sent(alice_client, smtp_server):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("plan.pdf", b"%PDF-1.4 plan", content_type="application/pdf")
+    alice_client.post(
+        reverse("compose"),
+        {"from_choice": "own", "to": "jane@customer.test", "subject": "Plan",
+         "attachments": [upload], "action": "draft"},
+    )  # fmt: skip
+    row = OutgoingMessage.objects.get()
+    assert row.attachment_names == ["plan.pdf"]
+    compose(alice_client, f"?draft={row.pk}", to="jane@customer.test", subject="Plan")
+    outgoing_deliver(outgoing_id=row.pk)
+    [part] = list(parsed(smtp_server.messages[0].data).iter_attachments())
+    assert part.get_filename() == "plan.pdf"
+    assert part.get_content() == b"%PDF-1.4 plan"

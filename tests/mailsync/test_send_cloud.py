@@ -17,7 +17,14 @@ from django.urls import reverse
 from hierarchy.selectors import mailbox_visibility
 from mailsync import services
 from mailsync.card_pages import CardOf, card_emails
-from mailsync.models import Mailbox, MailboxState, Message, OutgoingState, SendRoute
+from mailsync.models import (
+    Mailbox,
+    MailboxState,
+    Message,
+    OutgoingMessage,
+    OutgoingState,
+    SendRoute,
+)
 from mailsync.sending.drafting import reply_start
 from mailsync.sending.outbox import outgoing_deliver, outgoing_send
 from mailsync.sending.routes import OWN, route_for
@@ -138,9 +145,41 @@ def test_microsoft_reply_threads_with_in_reply_to(m365, client, owner):
     message = parsed(sent.raw)
     assert message["In-Reply-To"] == "<msg-5@customer.test>"
     assert message["Subject"] == "Re: Pricing"
+    assert "> Hello, this is message 5." in message.get_body(("plain", "html")).get_content()
+    # Through Graph's reply endpoint: Exchange's own draft, its Message-ID the one recorded.
+    row = OutgoingMessage.objects.get()
+    assert row.provider_message_id
+    assert sent.internet_message_id == row.message_id
     services.mailbox_sync(mailbox_id=mailbox.pk)
     reply = Message.objects.get(subject="Re: Pricing")
     assert reply.thread_key == original.thread_key
+    assert Message.objects.filter(subject="Re: Pricing").count() == 1
+
+
+def test_microsoft_forward_goes_through_graphs_forward_with_the_files_named(m365, client, owner):
+    from mailsync.sending.mime import Attachment
+
+    mailbox = ms.connect(client)
+    allow_sending_microsoft(client)
+    m365.tenant.deliver(ms.ALICE, email(6, sender=ms.JANE, to=ms.ALICE, subject="Specs"))
+    services.mailbox_sync(mailbox_id=mailbox.pk)
+    original = Message.objects.get(subject="Specs")
+    start = reply_start(
+        original, "forward", own_addresses=frozenset({ms.ALICE}), quote_history=True
+    )
+    note = Attachment("notes.txt", "text/plain", b"my notes")
+    send(
+        owner,
+        draft(
+            "boss@contoso.com", subject=start.subject, body="FYI\n\n" + start.quote,
+            replied_message=original, reply_kind="forward", attachments=[note],
+        ),
+    )  # fmt: skip
+    [sent] = m365.tenant.sent_mail
+    assert sent.recipients == ("boss@contoso.com",)
+    message = parsed(sent.raw)
+    assert message["Subject"] == "Fwd: Specs"
+    assert [p.get_filename() for p in message.iter_attachments()] == ["notes.txt"]
 
 
 def test_microsoft_revoked_at_send_time_holds_the_mail_and_tells_the_user_once(m365, client, owner):

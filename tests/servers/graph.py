@@ -13,7 +13,10 @@ are the opaque ones the identity fake registered in the tenant.
 
 For sending it serves sendMail (JSON or base64 MIME): the message goes to the sender's Sent
 Items and to the Inbox of every recipient in the tenant, and is recorded in `tenant.sent_mail`;
-`tenant.on_send` runs before the 202 is written (see `MicrosoftTenant.send_mail`).
+`tenant.on_send` runs before the 202 is written (see `MicrosoftTenant.send_mail`). Replies go
+through drafts: createReply, createReplyAll and createForward make one in Drafts (threaded by
+In-Reply-To and References, in the original's conversation), PATCH and POST .../attachments
+change it, and .../send sends it like sendMail (Sent Items, `sent_mail`, `on_send`).
 
 For calendar push it also serves Outlook calendars and events (create with transactionId
 de-duplication, get, update, delete) and Microsoft To Do lists and tasks, from the state in
@@ -28,9 +31,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import email
 import email.policy
+import html
 import json
+import mimetypes
 import operator
 import re
 import secrets
@@ -39,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote
 
 from werkzeug.datastructures import Headers, MultiDict
@@ -67,6 +73,8 @@ from tests.servers.microsoft_tenant import (
     Address,
     DeltaParams,
     DeltaState,
+    Draft,
+    DraftAttachment,
     Folder,
     GraphRequest,
     Mailbox,
@@ -78,6 +86,7 @@ from tests.servers.microsoft_tenant import (
     exchange_message_id,
     graph_datetime,
     new_guid,
+    rest_id,
     utcnow,
 )
 from tests.servers.sent_mail import header_values, recipients
@@ -137,6 +146,22 @@ USER_DEFAULT_PROPERTIES = (
     "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
 )  # fmt: skip
 USER_PROPERTIES = (*USER_DEFAULT_PROPERTIES, "proxyAddresses")
+# The actions that make a draft from a message, with the subject prefix Outlook gives it.
+DRAFT_ACTIONS = {"createreply": "RE: ", "createreplyall": "RE: ", "createforward": "FW: "}
+# What the fake takes in the `message` parameter of those actions (message-createreply: "any
+# writeable properties"), and in PATCH (learn.microsoft.com/graph/api/message-update#request-
+# body: the updatable properties it models). Anything else is refused, not ignored.
+DRAFT_MESSAGE_PROPERTIES = frozenset(
+    {"toRecipients", "ccRecipients", "bccRecipients", "replyTo", "subject", "body",
+     "internetMessageHeaders"}
+)  # fmt: skip
+UPDATE_PROPERTIES = frozenset(
+    {"toRecipients", "ccRecipients", "bccRecipients", "replyTo", "subject", "body", "isRead",
+     "internetMessageId"}
+)  # fmt: skip
+# learn.microsoft.com/graph/api/message-post-attachments: "This operation limits the size of
+# the attachment you can add to under 3 MB."
+MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
 
 
 class GraphError(Exception):
@@ -342,7 +367,13 @@ class GraphServer:
                 raise _method_not_allowed()
             self._authorize_send(call)
             return self._limited(call, lambda: self._send_mail(call))
-        self._authorize_mail(call, write=method != "GET")
+        names = [s.lower() for s in rest]
+        if len(names) >= 3 and names[-1] == "send" and names[-3] == "messages":
+            # learn.microsoft.com/graph/api/message-send#permissions: Mail.Send (and no
+            # Mail.ReadWrite) sends a draft.
+            self._authorize_draft_send(call)
+        else:
+            self._authorize_mail(call, write=method != "GET")
         return self._limited(call, lambda: self._route_mail(method, rest, call))
 
     def _user(self, call: _Call) -> GraphResponse:
@@ -404,6 +435,15 @@ class GraphServer:
         scopes = {s.lower() for s in call.token.scopes}
         if not scopes & (MAIL_SEND if call.owner is call.caller else MAIL_SEND_SHARED):
             raise _access_denied()
+
+    def _authorize_draft_send(self, call: _Call) -> None:
+        """Mail.Send for a draft in one's own mailbox; another's draft needs Mail.Send.Shared
+        and access to that mailbox (its draft is an item there, like any other)."""
+        self._authorize_send(call)
+        if call.owner is not call.caller:
+            with self.tenant.lock:
+                if call.caller.oid not in call.mailbox.delegates:
+                    raise _access_denied()
 
     def _limited(self, call: _Call, handler: Callable[[], GraphResponse]) -> GraphResponse:
         """Outlook's per-mailbox limits (learn.microsoft.com/graph/throttling-limits#outlook-
@@ -479,6 +519,14 @@ class GraphServer:
             return GraphResponse(200, message.raw, content_type="text/plain", route="value")
         if tail == ["move"] and method == "POST":
             return self._move(call, message)
+        if not tail and method == "PATCH":
+            return self._update_message(call, message)
+        if len(tail) == 1 and tail[0] in DRAFT_ACTIONS and method == "POST":
+            return self._create_draft(call, message, tail[0])
+        if tail == ["attachments"] and method == "POST":
+            return self._add_attachment(call, message)
+        if tail == ["send"] and method == "POST":
+            return self._send_draft(call, message)
         raise _method_not_allowed()
 
     def _context(self, call: _Call) -> str:
@@ -608,7 +656,7 @@ class GraphServer:
             "isDeliveryReceiptRequested": None,
             "isReadReceiptRequested": False,
             "isRead": message.is_read,
-            "isDraft": False,
+            "isDraft": message.draft is not None,
             "webLink": "https://outlook.office365.com/owa/?ItemID="
             f"{quote(message_id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
             "inferenceClassification": "focused",
@@ -713,6 +761,228 @@ class GraphServer:
             return _render_json_message(call.owner, message), save
         except ValueError:  # a line break in a header value, say (the wording is the fake's)
             raise GraphError(400, "BadRequest", "Invalid message property value.") from None
+
+    # --- drafts: reply, reply all, forward, update, attachments, send -------------------------
+
+    def _create_draft(self, call: _Call, original: StoredMessage, action: str) -> GraphResponse:
+        """POST .../messages/{id}/createReply, createReplyAll, createForward (learn.microsoft.com/
+        graph/api/message-createreply, message-createreplyall, message-createforward): no body,
+        or JSON with `comment` and/or `message` (createForward also `toRecipients`). 201 with
+        the draft, which is in Drafts, read, isDraft, in the original's conversation.
+
+        - Recipients: a reply goes to the original's replyTo, else its sender (createreply:
+          "If replyTo is specified in the original message ... send the reply to the recipients
+          in replyTo, and not the recipients in from"); a reply-all to those and the original's
+          toRecipients, with its ccRecipients as Cc (createreplyall: "send the reply to the
+          recipients in the replyTo and toRecipients properties, and not the recipients in the
+          from and toRecipients properties"), the mailbox's own addresses left out; a forward
+          to nobody until told. Recipients in `message` replace these.
+        - "Specify either a comment or the body property of the message parameter. Specifying
+          both will return an HTTP 400 Bad Request error." The body is then the message's body;
+          otherwise an HTML body: the comment above the quoted original, as Outlook quotes.
+        - createForward: "Specify either the toRecipients parameter or the toRecipients
+          property of the message parameter. Specifying both or specifying neither will return
+          an HTTP 400 Bad Request error." That is the JSON form; with no body at all (the
+          page's example 1) the draft has no recipients yet. A forward keeps the original's
+          file attachments.
+        - A reply carries In-Reply-To (the original's internetMessageId) and References (RFC
+          5322 section 3.6.4: the original's References, else its In-Reply-To, and its
+          Message-ID), so the sent MIME is threaded.
+
+        The MIME form (Content-Type text/plain) is not faked. Error wordings are the fake's."""
+        payload = self._draft_payload(call, action)
+        comment = payload.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise GraphError(400, "BadRequest", "Invalid value for 'comment'.")
+        message = _message_parameter(payload.get("message"), DRAFT_MESSAGE_PROPERTIES)
+        if comment is not None and "body" in message:
+            raise GraphError(
+                400,
+                "BadRequest",
+                "Specify either a comment or the body property of the message parameter, not both.",
+            )
+        own = call.owner.addresses()
+        reply_to = original.reply_to or ([original.sender] if original.sender else [])
+        draft = Draft()
+        if action == "createreply":
+            draft.to = list(reply_to)
+        elif action == "createreplyall":
+            draft.to = _unique(
+                [a for a in [*reply_to, *original.to] if a.address.lower() not in own]
+            )
+            taken = {a.address.lower() for a in draft.to}
+            draft.cc = _unique([a for a in original.cc if a.address.lower() not in own | taken])
+        else:
+            draft.attachments = _file_attachments(original.raw)
+            has_top = "toRecipients" in payload
+            if payload and has_top == ("toRecipients" in message):
+                raise GraphError(
+                    400,
+                    "BadRequest",
+                    "Specify either the toRecipients parameter or the toRecipients property of "
+                    "the message parameter.",
+                )
+            if has_top:
+                draft.to = _addresses_from_json(payload.get("toRecipients"))
+        if action != "createforward":
+            draft.in_reply_to = original.internet_message_id
+            draft.references = [*_parent_references(original.raw), original.internet_message_id]
+        draft.subject = _prefixed(DRAFT_ACTIONS[action], original.subject)
+        draft.body_type, draft.body_content = "html", _quoted_body(original, comment or "")
+        self._apply_message(draft, message)
+        try:
+            created = self.tenant.create_draft(
+                call.owner, draft, conversation_id=original.conversation_id
+            )
+        except ValueError:  # a line break in a header value, say
+            raise GraphError(400, "BadRequest", "Invalid message property value.") from None
+        return self._draft_response(call, created, 201)
+
+    def _draft_payload(self, call: _Call, action: str) -> dict[str, Any]:
+        """The action's JSON body, {} without one."""
+        if not call.body.strip():
+            return {}
+        mime_type = call.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if mime_type == "text/plain":
+            raise GraphError(
+                400, "BadRequest", f"The fake does not model the MIME form of {action}."
+            )
+        payload = _json_body(call)
+        if not isinstance(payload, dict):
+            raise GraphError(400, "BadRequest", "Invalid request body.")
+        allowed = {"comment", "message"} | (
+            {"toRecipients"} if action == "createforward" else set()
+        )
+        for key in payload:
+            if not key.startswith("@") and key not in allowed:
+                raise GraphError(400, "BadRequest", f"The parameter '{key}' is not supported.")
+        return payload
+
+    def _apply_message(self, draft: Draft, message: dict[str, Any]) -> None:
+        """The draft properties a `message` parameter (or a PATCH body) sets."""
+        for key, attribute in (
+            ("toRecipients", "to"),
+            ("ccRecipients", "cc"),
+            ("bccRecipients", "bcc"),
+            ("replyTo", "reply_to"),
+        ):
+            if key in message:
+                setattr(draft, attribute, _addresses_from_json(message[key]))
+        if "subject" in message:
+            subject = message["subject"]
+            if subject is not None and not isinstance(subject, str):
+                raise GraphError(400, "BadRequest", "Invalid value for 'subject'.")
+            draft.subject = subject or ""
+        if "body" in message:
+            draft.body_type, draft.body_content = _item_body(message["body"])
+        if "internetMessageHeaders" in message:
+            draft.headers = _custom_headers(message["internetMessageHeaders"])
+
+    def _draft_response(self, call: _Call, message: StoredMessage, status: int) -> GraphResponse:
+        body = {"@odata.context": f"{self._context(call)}/messages/$entity"}
+        body.update(self._message_json(call, message, None))
+        return self._with_id_preference(call, GraphResponse(status, body, route="message"))
+
+    def _update_message(self, call: _Call, message: StoredMessage) -> GraphResponse:
+        """PATCH .../messages/{id} (learn.microsoft.com/graph/api/message-update): 200 with the
+        message. A draft takes recipients, replyTo, subject, body and internetMessageId
+        ("Updatable only if isDraft = true" for the last four); any message takes isRead. The
+        fake changes nothing else of a sent or received message: its answer is the one reported
+        in microsoft-graph-docs#17008, 400 ErrorInvalidPropertySet "Message is not draft."."""
+        changes = _message_parameter(_json_body(call), UPDATE_PROPERTIES)
+        is_read = changes.pop("isRead", None)
+        if is_read is not None and not isinstance(is_read, bool):
+            raise GraphError(400, "BadRequest", "Invalid value for 'isRead'.")
+        draft = message.draft
+        if changes and draft is None:
+            raise GraphError(400, "ErrorInvalidPropertySet", "Message is not draft.")
+        if changes and draft is not None:
+            new_id = changes.pop("internetMessageId", None)
+            if new_id is not None and not (
+                isinstance(new_id, str) and re.fullmatch(r"<[^<>\s]+@[^<>\s]+>", new_id)
+            ):
+                raise GraphError(400, "BadRequest", "Invalid value for 'internetMessageId'.")
+            updated = dataclasses.replace(draft)
+            self._apply_message(updated, changes)
+            try:
+                self.tenant.save_draft(
+                    call.owner, message.immutable_id, updated, internet_message_id=new_id
+                )
+            except ValueError:
+                raise GraphError(400, "BadRequest", "Invalid message property value.") from None
+        if is_read is not None:
+            self.tenant.set_read(call.owner, message.immutable_id, is_read)
+        return self._draft_response(call, message, 200)
+
+    def _add_attachment(self, call: _Call, message: StoredMessage) -> GraphResponse:
+        """POST .../messages/{id}/attachments with a #microsoft.graph.fileAttachment (learn.
+        microsoft.com/graph/api/message-post-attachments): name, contentBytes (base64),
+        optionally contentType (inferred from the name otherwise, as the page's example shows
+        image/gif for "smile"), isInline, contentId. 201 with the attachment. Only file
+        attachments and only on drafts are faked; a file of 3 MB or more is refused with the
+        answer reported in microsoft-graph-docs#85 (400 "Maximum request length exceeded.")."""
+        payload = _json_body(call)
+        if not isinstance(payload, dict):
+            raise GraphError(400, "BadRequest", "Invalid request body.")
+        if str(payload.get("@odata.type", "")).lower() != "#microsoft.graph.fileattachment":
+            raise GraphError(
+                400, "BadRequest", "The fake adds only #microsoft.graph.fileAttachment."
+            )
+        draft = message.draft
+        if draft is None:
+            raise GraphError(400, "ErrorInvalidPropertySet", "Message is not draft.")
+        name = payload.get("name")
+        if not isinstance(name, str) or not name:
+            raise GraphError(400, "BadRequest", "The attachment needs a name.")
+        try:
+            data = base64.b64decode(str(payload.get("contentBytes") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise GraphError(400, "BadRequest", "Invalid base64 in contentBytes.") from None
+        if len(data) >= MAX_ATTACHMENT_BYTES:
+            raise GraphError(400, "BadRequest", "Maximum request length exceeded.")
+        content_type = payload.get("contentType") or (
+            mimetypes.guess_type(name)[0] or "application/octet-stream"
+        )
+        is_inline = payload.get("isInline") or False
+        content_id = payload.get("contentId")
+        if not isinstance(content_type, str) or not isinstance(is_inline, bool):
+            raise GraphError(400, "BadRequest", "Invalid attachment property value.")
+        if content_id is not None and not isinstance(content_id, str):
+            raise GraphError(400, "BadRequest", "Invalid value for 'contentId'.")
+        attachment = DraftAttachment(
+            rest_id(), name, content_type, data, is_inline, content_id, utcnow()
+        )
+        updated = dataclasses.replace(draft, attachments=[*draft.attachments, attachment])
+        try:
+            self.tenant.save_draft(call.owner, message.immutable_id, updated)
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid attachment property value.") from None
+        message_id = message.immutable_id if call.immutable_ids else message.rest_id
+        body = {
+            "@odata.context": f"{self._context(call)}/messages('{message_id}')/attachments/$entity",
+            **_attachment_json(attachment),
+        }
+        return GraphResponse(201, body, route="attachment")
+
+    def _send_draft(self, call: _Call, message: StoredMessage) -> GraphResponse:
+        """POST .../messages/{id}/send (learn.microsoft.com/graph/api/message-send): 202, no
+        body; the draft goes to Sent Items (MicrosoftTenant.send_draft) and `on_send` runs as
+        for sendMail. Without a recipient: sendMail's 400 ErrorInvalidRecipients. An id that is
+        no draft (sent already, so its REST id is gone, or never one) is ErrorItemNotFound: the
+        answer to a sent draft's old REST id; for an immutable id or a received message Graph's
+        answer is not documented, and this is the fake's choice."""
+        draft = message.draft
+        if draft is None:
+            raise _item_not_found()
+        if not draft.recipients():
+            raise GraphError(
+                400,
+                "ErrorInvalidRecipients",
+                "At least one recipient isn't valid., A message can't be sent because it "
+                "contains no recipients.",
+            )
+        sent = self.tenant.send_draft(call.owner, message.immutable_id)
+        return GraphResponse(202, None, route="send", sent=sent)
 
     # --- delta -------------------------------------------------------------------------------
 
@@ -1233,18 +1503,8 @@ def _render_json_message(owner: User, message: dict[str, Any]) -> bytes:
     mime["Subject"] = str(message.get("subject") or "")
     mime["Date"] = format_datetime(utcnow())
     mime["Message-ID"] = str(message.get("internetMessageId") or exchange_message_id())
-    for header in message.get("internetMessageHeaders") or []:
-        name = str(header.get("name", "")) if isinstance(header, dict) else ""
-        # Only custom headers, named x-... (learn.microsoft.com/graph/api/resources/message:
-        # internetMessageHeaders; user-sendmail example 2 adds two): anything else is refused
-        # with the answer clients report for In-Reply-To or References.
-        if not name.lower().startswith("x-"):
-            raise GraphError(
-                400,
-                "InvalidInternetMessageHeader",
-                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
-            )
-        mime[name] = str(header.get("value", ""))
+    for name, value in _custom_headers(message.get("internetMessageHeaders")):
+        mime[name] = value
     body = message.get("body")
     body = body if isinstance(body, dict) else {}
     # learn.microsoft.com/graph/api/resources/itembody: contentType text or html (any case:
@@ -1283,13 +1543,21 @@ def _mime_from_base64(body: bytes) -> bytes:
 
 
 def _json_recipients(message: dict[str, Any], key: str) -> list[str]:
-    """A recipient or recipient list of the JSON message (learn.microsoft.com/graph/api/
-    resources/recipient: {"emailAddress": {"address", "name"}}) as header text. An entry
-    without a usable address is Graph's ErrorInvalidRecipients (as reported in
-    microsoftgraph/ruby-connect-rest-sample#15)."""
-    value = message.get(key)
+    """A recipient or recipient list of the JSON message as header text (see
+    _addresses_from_json)."""
+    return [
+        formataddr((address.name, address.address))
+        for address in _addresses_from_json(message.get(key), named=False)
+    ]
+
+
+def _addresses_from_json(value: Any, *, named: bool = True) -> list[Address]:
+    """learn.microsoft.com/graph/api/resources/recipient: {"emailAddress": {"address", "name"}},
+    one or a list. An entry without a usable address is Graph's ErrorInvalidRecipients (as
+    reported in microsoftgraph/ruby-connect-rest-sample#15). `named`: a missing name is the
+    address, as Graph shows it."""
     entries = value if isinstance(value, list) else [value] if value is not None else []
-    found: list[str] = []
+    found: list[Address] = []
     for entry in entries:
         address = entry.get("emailAddress") if isinstance(entry, dict) else None
         text = str(address.get("address") or "") if isinstance(address, dict) else ""
@@ -1301,8 +1569,156 @@ def _json_recipients(message: dict[str, Any], key: str) -> list[str]:
                 "recipients must be resolved before a message can be submitted.",
             )
         assert isinstance(address, dict)
-        found.append(formataddr((str(address.get("name") or ""), text)))
+        name = str(address.get("name") or "")
+        found.append(Address(name or text if named else name, text))
     return found
+
+
+def _message_parameter(value: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    """A `message` parameter or PATCH body: an object whose properties the fake models (OData
+    annotations aside)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GraphError(400, "BadRequest", "Invalid request body.")
+    for key in value:
+        if not key.startswith("@") and key not in allowed:
+            raise GraphError(
+                400, "BadRequest", f"The fake does not model setting the property '{key}'."
+            )
+    return {k: v for k, v in value.items() if not k.startswith("@")}
+
+
+def _item_body(value: Any) -> tuple[Literal["text", "html"], str]:
+    """learn.microsoft.com/graph/api/resources/itembody: contentType text or html (any case:
+    the pages write "Text" and "HTML"), content."""
+    if not isinstance(value, dict):
+        raise GraphError(400, "BadRequest", "Invalid value for 'body'.")
+    kind = str(value.get("contentType") or "text").lower()
+    if kind not in ("text", "html"):
+        raise GraphError(400, "BadRequest", f"Invalid body contentType '{kind}'.")
+    return ("html" if kind == "html" else "text"), str(value.get("content") or "")
+
+
+def _custom_headers(value: Any) -> list[tuple[str, str]]:
+    """internetMessageHeaders: only custom headers, named x-... (learn.microsoft.com/graph/api/
+    resources/message: internetMessageHeaders; user-sendmail example 2 adds two): anything else
+    is refused with the answer clients report for In-Reply-To or References."""
+    headers: list[tuple[str, str]] = []
+    for header in value if isinstance(value, list) else []:
+        name = str(header.get("name", "")) if isinstance(header, dict) else ""
+        if not name.lower().startswith("x-"):
+            raise GraphError(
+                400,
+                "InvalidInternetMessageHeader",
+                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+            )
+        headers.append((name, str(header.get("value", ""))))
+    return headers
+
+
+def _unique(addresses: list[Address]) -> list[Address]:
+    seen: set[str] = set()
+    kept: list[Address] = []
+    for address in addresses:
+        if address.address.lower() not in seen:
+            seen.add(address.address.lower())
+            kept.append(address)
+    return kept
+
+
+def _prefixed(prefix: str, subject: str) -> str:
+    """ "RE: " or "FW: " in front, not twice (Outlook's prefixes; the fake's rule for repeats)."""
+    if subject.lower().startswith(prefix.lower()):
+        return subject
+    return prefix + subject
+
+
+def _parent_references(raw: bytes) -> list[str]:
+    """RFC 5322 section 3.6.4: a reply's References are the parent's References, else its
+    In-Reply-To (a single id), then the parent's Message-ID (added by the caller)."""
+    references = re.findall(r"<[^<>\s]+>", " ".join(header_values(raw, "References")))
+    if references:
+        return references
+    in_reply_to = re.findall(r"<[^<>\s]+>", " ".join(header_values(raw, "In-Reply-To")))
+    return in_reply_to if len(in_reply_to) == 1 else []
+
+
+def _quoted_body(original: StoredMessage, comment: str) -> str:
+    """The HTML body of a reply or forward draft: the comment, then the original under a
+    From / Sent / To / Cc / Subject block, as Outlook quotes (times in UTC: createreply's
+    Prefer: outlook.timezone is not faked)."""
+
+    def names(addresses: list[Address]) -> str:
+        return html.escape("; ".join(a.name or a.address for a in addresses))
+
+    sent = original.sent_at or original.received_at
+    when = sent.strftime(f"%A, %B {sent.day}, %Y {sent.hour % 12 or 12}:%M %p")
+    sender = (
+        html.escape(f"{original.sender.name} <{original.sender.address}>")
+        if original.sender
+        else ""
+    )
+    header = f"<b>From:</b> {sender}<br>\n<b>Sent:</b> {when}<br>\n"
+    header += f"<b>To:</b> {names(original.to)}<br>\n"
+    if original.cc:
+        header += f"<b>Cc:</b> {names(original.cc)}<br>\n"
+    header += f"<b>Subject:</b> {html.escape(original.subject)}"
+    if original.body_type == "html":
+        quoted = original.body_content
+    else:
+        quoted = html.escape(original.body_content).replace("\n", "<br>\n")
+    top = html.escape(comment).replace("\n", "<br>\n")
+    return (
+        "<html><body>\n"
+        f"<div>{top}</div>\n"
+        '<hr style="display:inline-block;width:98%" tabindex="-1">\n'
+        f'<div id="divRplyFwdMsg" dir="ltr">{header}</div>\n'
+        f"<div>{quoted}</div>\n"
+        "</body></html>\n"
+    )
+
+
+def _file_attachments(raw: bytes) -> list[DraftAttachment]:
+    """The original's attachments, for a forward draft."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    found: list[DraftAttachment] = []
+    try:
+        for part in parsed.iter_attachments():
+            assert isinstance(part, EmailMessage)
+            data = part.get_payload(decode=True)
+            found.append(
+                DraftAttachment(
+                    rest_id(),
+                    part.get_filename() or "attachment",
+                    part.get_content_type(),
+                    data if isinstance(data, bytes) else b"",
+                    part.get_content_disposition() == "inline",
+                    part["Content-ID"],
+                    utcnow(),
+                )
+            )
+    except (ValueError, LookupError, AttributeError, TypeError, KeyError):
+        return found
+    return found
+
+
+def _attachment_json(attachment: DraftAttachment) -> dict[str, Any]:
+    # learn.microsoft.com/graph/api/resources/fileattachment#properties, in the order of
+    # message-post-attachments' example response.
+    return {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "id": attachment.id,
+        "lastModifiedDateTime": graph_datetime(attachment.last_modified_at),
+        "name": attachment.name,
+        "contentType": attachment.content_type,
+        "size": len(attachment.data),
+        "isInline": attachment.is_inline,
+        "contentId": attachment.content_id,
+        "contentLocation": None,
+        "contentBytes": base64.b64encode(attachment.data).decode(),
+    }
 
 
 def _add_file_attachment(mime: EmailMessage, attachment: Any) -> None:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import format_datetime, formataddr, getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer
@@ -206,6 +206,91 @@ class StoredMessage:
     body_type: Literal["text", "html"]
     body_preview: str
     has_attachments: bool
+    # Set while the message is a draft (isDraft): what its MIME is rendered from.
+    draft: Draft | None = None
+
+
+@dataclass
+class DraftAttachment:
+    """A file attachment of a draft (learn.microsoft.com/graph/api/resources/fileattachment)."""
+
+    id: str
+    name: str
+    content_type: str
+    data: bytes
+    is_inline: bool
+    content_id: str | None
+    last_modified_at: datetime
+
+
+@dataclass
+class Draft:
+    """What Exchange keeps of a draft as the client set it (learn.microsoft.com/graph/api/
+    resources/message: recipients, replyTo, subject, body, attachments), plus the threading
+    headers createReply / createReplyAll gave it. The draft's MIME (`StoredMessage.raw`) is
+    rendered from this after every change (`render_draft`), and again when it is sent."""
+
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    bcc: list[Address] = field(default_factory=list)
+    reply_to: list[Address] = field(default_factory=list)
+    subject: str = ""
+    body_type: Literal["text", "html"] = "html"
+    body_content: str = ""
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    # Custom internetMessageHeaders (x-...) given when the draft was created.
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    attachments: list[DraftAttachment] = field(default_factory=list)
+
+    def recipients(self) -> list[Address]:
+        return [*self.to, *self.cc, *self.bcc]
+
+
+def render_draft(owner: User, draft: Draft, internet_message_id: str) -> bytes:
+    """The MIME Exchange sends for a draft: From the mailbox, To, Cc, Bcc (kept in the sender's
+    copy), Reply-To, Subject, Date (now), Message-ID (the draft's internetMessageId, kept from
+    its creation), In-Reply-To and References (RFC 5322 section 3.6.4) for a reply, custom
+    headers, the body (text or html) and the file attachments. A header value with a line
+    break raises ValueError (email.policy refuses it)."""
+    mime = EmailMessage(policy=email.policy.SMTP)
+    mime["From"] = formataddr((owner.display_name, owner.mail))
+    for header, addresses in (
+        ("To", draft.to),
+        ("Cc", draft.cc),
+        ("Bcc", draft.bcc),
+        ("Reply-To", draft.reply_to),
+    ):
+        if addresses:
+            mime[header] = ", ".join(_format_address(a) for a in addresses)
+    mime["Subject"] = draft.subject
+    mime["Date"] = format_datetime(utcnow())
+    mime["Message-ID"] = internet_message_id
+    if draft.in_reply_to:
+        mime["In-Reply-To"] = draft.in_reply_to
+    if draft.references:
+        mime["References"] = " ".join(draft.references)
+    for name, value in draft.headers:
+        mime[name] = value
+    subtype = "html" if draft.body_type == "html" else "plain"
+    mime.set_content(draft.body_content, subtype=subtype)
+    for attachment in draft.attachments:
+        maintype, _, subsubtype = attachment.content_type.partition("/")
+        mime.add_attachment(
+            attachment.data,
+            maintype=maintype or "application",
+            subtype=subsubtype or "octet-stream",
+            filename=attachment.name,
+            disposition="inline" if attachment.is_inline else "attachment",
+            cid=attachment.content_id if attachment.is_inline else None,
+        )
+    return mime.as_bytes()
+
+
+def _format_address(address: Address) -> str:
+    # Parsed addresses carry the address as their name when there was none.
+    name = "" if address.name == address.address else address.name
+    return formataddr((name, address.address))
 
 
 @dataclass
@@ -653,16 +738,87 @@ class MicrosoftTenant(CalendarControl):
                 raw = with_header_first(raw, "Message-ID", internet_message_id)
             if save_to_sent_items:
                 self.deliver(sender, raw, "sentitems", is_read=True)
-            to = recipients(raw)
-            delivered: set[str] = set()
-            for address in to:
-                user = self.find_user(address)
-                if user is not None and user.oid not in delivered:
-                    delivered.add(user.oid)
-                    self.deliver(user, without_header(raw, "Bcc"))
-            sent = SentMail(sender.mail, to, raw, internet_message_id)
-            self.sent_mail.append(sent)
-            return sent
+            return self._deliver_and_record(sender, raw, internet_message_id)
+
+    def _deliver_and_record(self, sender: User, raw: bytes, internet_message_id: str) -> SentMail:
+        """Every recipient in the tenant gets `raw` (without Bcc) once; the send is recorded."""
+        to = recipients(raw)
+        delivered: set[str] = set()
+        for address in to:
+            user = self.find_user(address)
+            if user is not None and user.oid not in delivered:
+                delivered.add(user.oid)
+                self.deliver(user, without_header(raw, "Bcc"))
+        sent = SentMail(sender.mail, to, raw, internet_message_id)
+        self.sent_mail.append(sent)
+        return sent
+
+    # --- drafts ------------------------------------------------------------------------------
+
+    def create_draft(
+        self, who: User | str, draft: Draft, *, conversation_id: str | None = None
+    ) -> StoredMessage:
+        """A new draft in `who`'s Drafts folder (read, isDraft), as createReply, createReplyAll
+        and createForward make one (learn.microsoft.com/graph/api/message-createreply). It gets
+        its internetMessageId now, as Exchange gives drafts one, and keeps it when sent; a
+        reply or forward stays in the original's conversation (`conversation_id`)."""
+        with self.lock:
+            owner = self.user(who)
+            internet_message_id = exchange_message_id()
+            raw = render_draft(owner, draft, internet_message_id)
+            message = self.message(owner, self.deliver(owner, raw, "drafts", is_read=True))
+            message.draft = draft
+            if conversation_id:
+                message.conversation_id = conversation_id
+            _take_draft_values(message, draft)
+            return message
+
+    def save_draft(
+        self,
+        who: User | str,
+        message_id: str,
+        draft: Draft,
+        *,
+        internet_message_id: str | None = None,
+    ) -> StoredMessage:
+        """Replace a draft's content (learn.microsoft.com/graph/api/message-update): its MIME is
+        rendered again (ValueError, and nothing changed, for a header it cannot hold) and it
+        counts as changed for delta."""
+        with self.lock:
+            owner = self.user(who)
+            message = self.message(owner, message_id)
+            if message.draft is None:
+                raise ValueError("not a draft")
+            new_id = internet_message_id or message.internet_message_id
+            raw = render_draft(owner, draft, new_id)
+            _reparse(message, raw)
+            message.internet_message_id = new_id
+            message.draft = draft
+            _take_draft_values(message, draft)
+            self._touch(self.mailbox(owner), message)
+            return message
+
+    def send_draft(self, who: User | str, message_id: str) -> SentMail:
+        """Send a draft, as Graph's message send does (learn.microsoft.com/graph/api/message-
+        send: "This method saves the message in the Sent Items folder"): the MIME is rendered
+        once more (Date now, the draft's own Message-ID), the item moves from Drafts to Sent
+        Items (a new REST id, the same immutable id: learn.microsoft.com/graph/outlook-
+        immutable-id#immutable-id-with-sending-mail), read and no longer a draft, so delta sees
+        it removed from drafts and new in sentitems. Recipients in the tenant get it, and the
+        send is recorded in `sent_mail` as sendMail's are."""
+        with self.lock:
+            sender = self.user(who)
+            message = self.message(sender, message_id)
+            draft = message.draft
+            if draft is None:
+                raise ValueError("not a draft")
+            raw = render_draft(sender, draft, message.internet_message_id)
+            _reparse(message, raw)
+            message.draft = None
+            message.is_read = True
+            message.received_at = message.sent_at = utcnow()
+            self.move(sender, message.immutable_id, "sentitems")
+            return self._deliver_and_record(sender, raw, message.internet_message_id)
 
     # --- Graph throttling and accounting -----------------------------------------------------
 
@@ -753,6 +909,25 @@ def _addresses(values: list[str]) -> list[Address]:
     except (RecursionError, ValueError, IndexError):  # a pathological header: no recipients
         return []
     return [Address(name or addr, addr) for name, addr in pairs if addr]
+
+
+def _reparse(message: StoredMessage, raw: bytes) -> None:
+    """New MIME for a stored message: what Graph derives from it, but the conversation and the
+    internetMessageId stay the item's own."""
+    parsed = _parse_message(raw)
+    for name in ("conversation_id", "internet_message_id"):
+        parsed.pop(name)
+    message.raw = raw
+    for name, value in parsed.items():
+        setattr(message, name, value)
+
+
+def _take_draft_values(message: StoredMessage, draft: Draft) -> None:
+    """A draft shows its subject and body as the client set them (the MIME round trip would
+    add a final line break)."""
+    message.subject = draft.subject
+    message.body_type = draft.body_type
+    message.body_content = draft.body_content
 
 
 def _header_date(message: Message) -> datetime | None:

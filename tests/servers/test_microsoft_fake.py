@@ -22,6 +22,7 @@ import requests
 from kiota_abstractions.serialization import Parsable, ParsableFactory
 from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 from kiota_serialization_json.json_serialization_writer import JsonSerializationWriter
+from msgraph.generated.models.attachment import Attachment
 from msgraph.generated.models.mail_folder import MailFolder
 from msgraph.generated.models.mail_folder_collection_response import (
     MailFolderCollectionResponse,
@@ -55,6 +56,8 @@ MODELS: dict[str, ParsableFactory[Any]] = {
     "messages": MessageCollectionResponse,
     "delta": DeltaGetResponse,
     "error": ODataError,
+    # POST .../attachments answers one attachment; the SDK picks FileAttachment by @odata.type.
+    "attachment": Attachment,
 }
 # learn.microsoft.com/graph/errors#innererror-resource-type documents request-id and
 # client-request-id; the throttling sample (learn.microsoft.com/graph/throttling) adds code,
