@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The two commands a newcomer needs (standard library only, Python 3.11+).
 
-    python3 dev.py start   # install, migrate, load demo data, run web + worker + beat on :8000
+    python3 dev.py start   # install, migrate, demo data; web + worker + beat + listener on :8000
     python3 dev.py test    # install dev tools, then ruff, mypy and the whole pytest suite
 
 `start --port N` (or the PORT environment variable; the option wins) serves on another port.
@@ -101,10 +101,12 @@ def start(args: list[str]) -> int:
             [*celery, "worker", "-l", "info", "--pool", "threads", "-c", "4"], **where
         ),
         subprocess.Popen([*celery, "beat", "-l", "info"], **where),
+        # IDLE on every IMAP mailbox: new mail synced within seconds (mailsync/push/).
+        subprocess.Popen([str(PYTHON), "manage.py", "mailbox_listen"], **where),
     ]
     # `kill` stops everything as Ctrl-C does, instead of orphaning the worker and beat.
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"\nPostcard is starting at http://127.0.0.1:{port}  (Ctrl-C stops web, worker and beat)")
+    print(f"\nPostcard is starting at http://127.0.0.1:{port}  (Ctrl-C stops every process)")
     print("Log in as  manager / postcard-demo   (admin: admin / postcard-demo)\n", flush=True)
     try:
         while all(p.poll() is None for p in processes):

@@ -296,11 +296,22 @@ GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/
 GOOGLE_GMAIL_URL = env_str("GOOGLE_GMAIL_URL", "https://gmail.googleapis.com/")
 GOOGLE_CALENDAR_URL = env_str("GOOGLE_CALENDAR_URL", "https://www.googleapis.com/calendar/v3/")
 GOOGLE_TASKS_URL = env_str("GOOGLE_TASKS_URL", "https://tasks.googleapis.com/")
+# Push (mailsync/push/): where Microsoft and Google reach this server. Empty: SITE_URL when it is
+# public HTTPS, else no push (the minute poll alone, said on the settings page).
+PUSH_BASE_URL = env_str("PUSH_BASE_URL", "")
+# Gmail push: the Pub/Sub topic Gmail publishes to (projects/<project>/topics/<topic>), and the
+# push subscription's service account and audience, checked on every push's OIDC token.
+GOOGLE_PUBSUB_TOPIC = env_str("GOOGLE_PUBSUB_TOPIC", "")
+GOOGLE_PUSH_SERVICE_ACCOUNT = env_str("GOOGLE_PUSH_SERVICE_ACCOUNT", "")
+GOOGLE_PUSH_AUDIENCE = env_str("GOOGLE_PUSH_AUDIENCE", "")
+GOOGLE_CERTS_URL = env_str("GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "crm.core.tasks.worker_heartbeat", "schedule": 60.0},
     # The beat only queues mailboxes that are due; each mailbox keeps its own next_sync_at
     # (interval, or backoff after errors).
     "outgoing-send-due": {"task": "mailsync.tasks.outgoing_send_due", "schedule": 30.0},
+    # Graph subscriptions renewed before they expire, Gmail watches daily (mailsync/push/).
+    "push-renew": {"task": "mailsync.tasks.push_renew_due", "schedule": 3600.0},
     "mailboxes-sync-due": {
         "task": "mailsync.tasks.mailboxes_sync_due",
         "schedule": float(min(MAILBOX_SYNC_INTERVAL_SECONDS, 60)),

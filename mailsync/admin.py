@@ -7,6 +7,7 @@ from mailsync.models import (
     CompanyAddress,
     Folder,
     Mailbox,
+    MailboxWatch,
     Message,
     MessageLocation,
     MessageTemplate,
@@ -175,4 +176,20 @@ class OutgoingMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(MailboxWatch)
+class MailboxWatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The IMAP listener's health: which process watches which mailbox, and the last event."""
+
+    list_display = ("mailbox", "listener", "connected", "since", "seen_at", "last_event_at")
+    list_filter = ("connected", "listener")
+    search_fields = ("mailbox__address", "listener")
+    list_select_related = ("mailbox",)
+    readonly_fields = (
+        "mailbox", "listener", "connected", "since", "seen_at", "last_event_at", "last_error",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: object) -> bool:
         return False

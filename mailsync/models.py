@@ -58,6 +58,9 @@ class Mailbox(models.Model):
     orphans_pending = models.BooleanField(default=False)
     # Made by the demo data (seed_demo): no server behind it, never synchronized.
     is_demo = models.BooleanField(default=False)
+    # The provider reported a change not yet covered by a sync (mailsync/push/wakeups.py).
+    wake_pending = models.BooleanField(default=False)
+    woken_at = models.DateTimeField(null=True, blank=True)  # the last such report
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -483,3 +486,48 @@ class OutgoingMessage(models.Model):
 
     def recipients(self) -> list[str]:
         return [address for _, address in [*self.to, *self.cc, *self.bcc]]
+
+
+class MailboxWatch(models.Model):
+    """A listener process watching a mailbox for changes (IMAP IDLE): its health, for
+    `manage.py mailbox_status` and the admin."""
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="watch")
+    listener = models.CharField(max_length=200)  # host:pid and shard of the process
+    connected = models.BooleanField(default=False)
+    since = models.DateTimeField()  # watched since
+    seen_at = models.DateTimeField()  # the listener's last heartbeat for it
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id} watched by {self.listener}"
+
+
+class PushKind(models.TextChoices):
+    GRAPH = "graph", "Graph change notifications"
+    GMAIL = "gmail", "Gmail watch (Pub/Sub)"
+
+
+class PushSubscription(models.Model):
+    """A provider's promise to tell Postcard when a mailbox (or one of its folders) changes:
+    a Graph subscription on a folder's messages, or a Gmail watch (mailsync/push/)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="push")
+    kind = models.CharField(max_length=10, choices=PushKind.choices)
+    folder = models.CharField(max_length=500, blank=True)  # Graph: the folder's id
+    remote_id = models.CharField(max_length=255, blank=True)  # Graph's subscription id
+    # The secret Graph echoes in every notification (clientState): checked, never logged.
+    client_state = EncryptedTextField(blank=True)
+    expires_at = models.DateTimeField()
+    renewed_at = models.DateTimeField(auto_now=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "kind", "folder"], name="push_unique")
+        ]
+        indexes = [models.Index(fields=["remote_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.mailbox_id} {self.folder}"

@@ -44,6 +44,7 @@ from mailsync.providers.base import (
     TemporaryFailure,
     Throttled,
 )
+from mailsync.push.wakeups import wake_after_sync, wake_claimed
 from mailsync.selectors import sync_blocker
 from mailsync.sync import SyncCounts, sync_mailbox
 
@@ -437,11 +438,19 @@ class SyncOutcome:
     error: str = ""
 
 
-def mailbox_sync(*, mailbox_id: int, reconcile: bool = False) -> SyncOutcome:
-    """Run one sync of a mailbox unless another is running; never raises for mail problems."""
+def mailbox_sync(
+    *, mailbox_id: int, reconcile: bool = False, only_if_woken: bool = False
+) -> SyncOutcome:
+    """Run one sync of a mailbox unless another is running; never raises for mail problems.
+    `only_if_woken`: a provider's change report queued it, and a sync that started since has
+    covered it already (mailsync/push/wakeups.py)."""
     token = lease_acquire(mailbox_id)
-    if token is None:
+    if token is None:  # the running sync queues one more if a report came meanwhile
         return SyncOutcome(ran=False, error="Another sync of this mailbox is running.")
+    woken = wake_claimed(mailbox_id)
+    if only_if_woken and not woken:
+        lease_release(mailbox_id, token)
+        return SyncOutcome(ran=False, error="")
     try:
         mailbox = Mailbox.objects.select_related("owner").get(pk=mailbox_id)
         blocker = sync_blocker(mailbox)
@@ -449,9 +458,28 @@ def mailbox_sync(*, mailbox_id: int, reconcile: bool = False) -> SyncOutcome:
             return SyncOutcome(ran=False, error=mailbox.state_reason or blocker)
         if _paused(mailbox):  # the provider's Retry-After holds for every worker
             return SyncOutcome(ran=False, error="The provider asked to wait (throttling).")
-        return _run(mailbox, token, reconcile=reconcile)
+        outcome = _run(mailbox, token, reconcile=reconcile)
+        _push_set_up_soon(mailbox)
+        return outcome
     finally:
         lease_release(mailbox_id, token)
+        wake_after_sync(mailbox_id)
+
+
+def _push_set_up_soon(mailbox: Mailbox) -> None:
+    """After a Microsoft 365 or Gmail mailbox's first sync (its folders known), its change
+    announcements are set up at once rather than at the next hourly renewal."""
+    from mailsync.models import PushSubscription
+    from mailsync.push.graph_webhooks import push_base_url
+
+    if mailbox.provider not in (Provider.MICROSOFT, Provider.GOOGLE) or not push_base_url():
+        return
+    if PushSubscription.objects.filter(mailbox=mailbox).exists():
+        return
+    from mailsync.tasks import push_ensure_task
+
+    mailbox_id = mailbox.pk
+    transaction.on_commit(lambda: push_ensure_task.delay(mailbox_id))
 
 
 def _run(mailbox: Mailbox, token: str, *, reconcile: bool) -> SyncOutcome:

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from mailsync import services
 from mailsync.models import Mailbox, MailboxState
+from mailsync.push.services import push_mailboxes
 from mailsync.sending import outbox
 
 # A message due within this long is waited for by its own task; later ones by the beat.
@@ -13,6 +14,12 @@ RETRY_WITHIN_SECONDS = 600
 @shared_task(ignore_result=True)
 def mailbox_sync_task(mailbox_id: int, reconcile: bool = False) -> None:
     services.mailbox_sync(mailbox_id=mailbox_id, reconcile=reconcile)
+
+
+@shared_task(ignore_result=True)
+def mailbox_wake_task(mailbox_id: int) -> None:
+    """The provider reported a change (mailsync/push/): sync unless a sync since covered it."""
+    services.mailbox_sync(mailbox_id=mailbox_id, only_if_woken=True)
 
 
 @shared_task(ignore_result=True)
@@ -45,3 +52,24 @@ def outgoing_send_due() -> None:
     """Queued messages whose slot has come (paced, retried) and expired claims."""
     for outgoing_id in outbox.outgoing_claim_due():
         outgoing_send_task.delay(outgoing_id)
+
+
+@shared_task(ignore_result=True)
+def graph_lifecycle_task(subscription_pk: int, event: str) -> None:
+    from mailsync.push.graph_webhooks import graph_lifecycle_handle
+
+    graph_lifecycle_handle(subscription_pk=subscription_pk, event=event)
+
+
+@shared_task(ignore_result=True)
+def push_renew_due() -> None:
+    """Graph subscriptions made or renewed, Gmail watches renewed, for every active mailbox."""
+    for mailbox_id in push_mailboxes():
+        push_ensure_task.delay(mailbox_id)
+
+
+@shared_task(ignore_result=True)
+def push_ensure_task(mailbox_id: int) -> None:
+    from mailsync.push.services import push_ensure
+
+    push_ensure(mailbox_id=mailbox_id)

@@ -1,9 +1,14 @@
 from django.urls import path
 
 from mailsync import views, views_oauth, views_settings
+from mailsync.push import views as push
 from mailsync.sending import views as sending
 
 urlpatterns = [
+    # What Microsoft and Google post to (mailsync/push/): no login, each request proves itself.
+    path("hooks/graph/", push.graph_notification, name="hook-graph"),
+    path("hooks/graph/lifecycle/", push.graph_lifecycle, name="hook-graph-lifecycle"),
+    path("hooks/gmail/", push.gmail_push, name="hook-gmail"),
     # Writing email (mailsync/sending/).
     path("emails/compose/", sending.compose_page, name="compose"),
     path("emails/outbox/", sending.outbox_page, name="outbox"),

@@ -27,6 +27,7 @@ from mailsync.forms import AddressForm, DisconnectForm, ImapForm, ReconnectForm
 from mailsync.known_hosts import known_host
 from mailsync.models import Mailbox
 from mailsync.oauth import sign_in_for
+from mailsync.push.services import push_sentence
 from mailsync.selectors import (
     MailboxStatus,
     SyncState,
@@ -89,6 +90,7 @@ def _status_page(
             "reconnect_form": reconnect_form or ReconnectForm(),
             "shared_mailboxes": list(shared_mailboxes_of(_owner(request))),
             "sending": sending_status(_owner(request), mailbox),
+            "push_sentence": push_sentence(mailbox),
         },
     )
     # "Reconnect with Microsoft" (own or shared mailbox) leads to the provider's sign-in.

@@ -7,12 +7,22 @@ from mailsync.models import Mailbox
 from mailsync.selectors import SyncState, mailbox_status_view
 
 
+def _watched(mailbox: Mailbox) -> str:
+    """The listener's health for the mailbox (mailsync/push/imap_idle.py), if one watches it."""
+    watch = getattr(mailbox, "watch", None)
+    if watch is None:
+        return ""
+    state = "connected" if watch.connected else f"not connected ({watch.last_error or '...'})"
+    event = watch.last_event_at.strftime("%H:%M:%S") if watch.last_event_at else "none yet"
+    return f"  [IDLE {state} by {watch.listener}, last event {event}]"
+
+
 class Command(BaseCommand):
     help = "List every mailbox with its state, last sync and message count."
 
     def handle(self, *args: Any, **options: Any) -> None:
         mailboxes = (
-            Mailbox.objects.select_related("owner")
+            Mailbox.objects.select_related("owner", "watch")
             .annotate(message_total=Count("messages"))
             .order_by("address")
         )
@@ -25,4 +35,5 @@ class Command(BaseCommand):
                 line += f"  ({m.progress_done}/{m.progress_total})"
             if m.state_reason:
                 line += f"  - {m.state_reason}"
+            line += _watched(m)
             self.stdout.write(line)
