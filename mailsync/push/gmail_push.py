@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import google.auth.transport.requests
+import jwt
 import requests
 from django.conf import settings
 from django.utils import timezone
@@ -128,7 +129,8 @@ def _verify(authorization: str) -> None:
             audience=audience(),
             certs_url=settings.GOOGLE_CERTS_URL,
         )
-    except (ValueError, google_exceptions.GoogleAuthError) as error:
+    except (ValueError, google_exceptions.GoogleAuthError, jwt.PyJWTError) as error:
+        # google-auth raises ValueError for PEM certificates, PyJWT's errors for a JWK set.
         raise PushRefused(f"token refused: {error}") from None
     finally:
         session.close()

@@ -22,6 +22,9 @@ test, and POSTCARD_REQUIRE_SERVERS=1 (CI) turns that skip into a failure.
   API) with a registered app (`.client_id`, `.client_secret`, `.redirect_uri`,
   `.add_redirect_uri(uri)`) and users alice and bob (password "secret"). REQUESTS_CA_BUNDLE
   points at `.ca_pem_path` during the test. Pure Python: never skipped, no `server` mark needed.
+  Graph also takes change-notification subscriptions on messages and POSTs the notifications
+  (http to 127.0.0.1/localhost allowed) from a background thread: `.tenant.notifications_sent`,
+  `.tenant.wait_for_notifications(n)`, `.tenant.send_lifecycle(id, event)` (graph_subscriptions.py).
 - `google`: a fake Google (tests/servers/google.py): the OAuth server over HTTPS (`.auth_uri`,
   `.token_uri`, `.revoke_uri`, `.client_config()` for google-auth-oauthlib's Flow) and the Gmail
   API (`.gmail_url`, the api_endpoint for googleapiclient's `build`) around fresh

@@ -166,7 +166,10 @@ class Dovecot:
         separator: str = "/",
         rawlog: bool = False,
         special_folders: Mapping[str, str] | None = None,
+        extra_config: str = "",
     ) -> None:
+        # Settings appended to the generated configuration (benchmarks: process limits).
+        self.extra_config = extra_config
         # Folder name -> SPECIAL-USE flag, e.g. {"All Mail": "\\All"} for a Gmail-like server.
         self.special_folders = {**SPECIAL_FOLDERS, **(special_folders or {})}
         self.users: dict[str, str] = dict(users if users is not None else {"alice": "secret"})
@@ -415,6 +418,7 @@ class Dovecot:
             f"  separator = {self.separator}\n"
             f"{mailboxes}"
             "}\n"
+            f"{self.extra_config}"
         )
 
     # -- users -------------------------------------------------------------------------------

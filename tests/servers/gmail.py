@@ -7,8 +7,9 @@
 
 Paths and parameters are those of google-api-python-client's packaged discovery document
 (`googleapiclient/discovery_cache/documents/gmail.v1.json`): getProfile, labels.list,
-settings.sendAs.list, messages.list / get / send and history.list under
-`gmail/v1/users/{userId}/`, plus the batch endpoint (developers.google.com/gmail/api/guides/batch)
+settings.sendAs.list, messages.list / get / send, history.list, and watch / stop (push
+notifications through the fake Pub/Sub of `accounts.pubsub`) under `gmail/v1/users/{userId}/`,
+plus the batch endpoint (developers.google.com/gmail/api/guides/batch)
 at `batch/gmail/v1` and `batch`. Access tokens are the ones the identity fake registered in the
 shared `GoogleAccounts`; quota, throttling and history expiry are its switches.
 
@@ -45,6 +46,7 @@ from tests.servers.gmail_state import (
     GoogleAccounts,
     GoogleUser,
     HistoryRecord,
+    LabelFilter,
     Mailbox,
     QuotaExceeded,
     SentMail,
@@ -52,6 +54,7 @@ from tests.servers.gmail_state import (
     snippet,
 )
 from tests.servers.microsoft_tenant import ServedInThread
+from tests.servers.pubsub import GMAIL_PUBLISHER, TOPIC_NAME
 from tests.servers.sent_mail import recipients
 
 HOST = "127.0.0.1"
@@ -88,6 +91,8 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", r"messages/send", "gmail.users.messages.send"),
         ("GET", r"messages/(?P<id>[^/]+)", "gmail.users.messages.get"),
         ("GET", r"history", "gmail.users.history.list"),
+        ("POST", r"watch", "gmail.users.watch"),
+        ("POST", r"stop", "gmail.users.stop"),
     )
 )
 
@@ -173,7 +178,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
-    def content_type(self) -> str:
+    def content_type(self) -> str | None:
+        if self.status == 204:
+            return None
         return JSON_TYPE if self.body is not None else "text/html; charset=UTF-8"
 
     def payload(self) -> str:
@@ -256,6 +263,10 @@ class GmailServer:
                 result = self._handle(call)
             if call.sent is not None:
                 self._after_send(call.sent)
+            if result is None:
+                # A method without a response body (users.stop): 204 No Content, not recorded
+                # in `served` (there is no body to check).
+                return Answer(204)
             answer = Answer(200, _select_fields(result, query.get("fields")))
         except QuotaExceeded as refused:
             domain = "usageLimits"
@@ -349,8 +360,8 @@ class GmailServer:
             mailbox = self.accounts.mailboxes[user.address]
         return _Call(method_id, user, token, mailbox, query, body, match)
 
-    def _handle(self, call: _Call) -> dict[str, Any]:
-        handlers: dict[str, Callable[[_Call], dict[str, Any]]] = {
+    def _handle(self, call: _Call) -> dict[str, Any] | None:
+        handlers: dict[str, Callable[[_Call], dict[str, Any] | None]] = {
             "gmail.users.getProfile": self._profile,
             "gmail.users.labels.list": self._labels,
             "gmail.users.settings.sendAs.list": self._send_as,
@@ -358,6 +369,8 @@ class GmailServer:
             "gmail.users.messages.get": self._message_get,
             "gmail.users.messages.send": self._message_send,
             "gmail.users.history.list": self._history,
+            "gmail.users.watch": self._watch,
+            "gmail.users.stop": self._stop,
         }
         return handlers[call.method_id](call)
 
@@ -547,6 +560,62 @@ class GmailServer:
         body["historyId"] = str(mailbox.history_id)
         return body
 
+    # --- push notifications ------------------------------------------------------------------
+
+    def _watch(self, call: _Call) -> dict[str, Any]:
+        """developers.google.com/gmail/api/reference/rest/v1/users/watch and
+        developers.google.com/gmail/api/guides/push#watch_request. The errors are Gmail's as
+        reported: no topicName, 400 "topicName required" (googleapis/elixir-google-api#6629); a
+        topic outside the OAuth client's project, 400 "Invalid topicName does not match
+        projects/<project>/topics/*" (googleapis/google-api-nodejs-client#1301; WatchRequest.
+        topicName: the project "must exactly match your Google developer project id"); Gmail
+        then publishes a test message, so a missing topic answers 404 "... Resource not found
+        (resource=<topic id>)." (the wording reported by users; Pub/Sub's own NOT_FOUND text)
+        and a topic without the grant to gmail-api-push@system.gserviceaccount.com 403
+        forbidden "Error sending test message to Cloud PubSub <topic> : User not authorized to
+        perform this action." (dacastro4/laravel-gmail#285, google-api-nodejs-client#2843). The
+        test message is not pushed to subscribers here."""
+        request = _json_body(call.body)
+        topic = request.get("topicName")
+        if not topic:
+            raise _bad_request("topicName required")
+        pubsub = self.accounts.pubsub
+        match = TOPIC_NAME.fullmatch(str(topic))
+        if match is None or match.group("project") != pubsub.project:
+            raise _bad_request(
+                f"Invalid topicName does not match projects/{pubsub.project}/topics/*"
+            )
+        label_ids = request.get("labelIds") or []
+        if not isinstance(label_ids, list) or not all(isinstance(x, str) for x in label_ids):
+            raise _bad_request("Invalid value at 'label_ids'")
+        for label_id in label_ids:
+            if label_id not in call.mailbox.labels:
+                # The fake's check (and wording, as messages.list's): a watch on a label the
+                # mailbox lacks would never fire.
+                raise _bad_request(f"Invalid label: {label_id}")
+        behavior = _label_filter(request)
+        refusal = pubsub.publish_refusal(str(topic), GMAIL_PUBLISHER)
+        prefix = f"Error sending test message to Cloud PubSub {topic} : "
+        if refusal == "not found":
+            raise GmailError(
+                404, "notFound", prefix + f"Resource not found (resource={match.group('topic')})."
+            )
+        if refusal == "denied":
+            raise GmailError(
+                403, "forbidden", prefix + "User not authorized to perform this action."
+            )
+        watch = self.accounts.start_watch(call.user.address, str(topic), label_ids, behavior)
+        # WatchResponse (gmail.v1.json): historyId ("The ID of the mailbox's current history
+        # record", uint64 as a string) and expiration (int64 epoch millis as a string).
+        return {"historyId": str(watch.history_id), "expiration": str(watch.expiration_ms)}
+
+    def _stop(self, call: _Call) -> None:
+        # developers.google.com/gmail/api/reference/rest/v1/users/stop: "If successful, the
+        # response body is an empty JSON object." gmail.v1.json declares no response for it;
+        # the fake answers 204 No Content with no body (googleapiclient returns "" for it, and
+        # a client reading the body must take an empty one or "{}" alike).
+        self.accounts.stop_watch(call.user.address)
+
     # --- batching ----------------------------------------------------------------------------
 
     def _batch(self, request: Request) -> Response:
@@ -581,7 +650,9 @@ class GmailServer:
                 chunk += f"Content-ID: <response-{content_id.strip('<>')}>\r\n"
             phrase = HTTPStatus(answer.status).phrase
             payload = answer.payload()
-            headers = {"Content-Type": answer.content_type, **answer.headers}
+            headers = dict(answer.headers)
+            if answer.content_type is not None:
+                headers = {"Content-Type": answer.content_type, **headers}
             chunk += f"\r\nHTTP/1.1 {answer.status} {phrase}\r\n"
             chunk += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             chunk += f"Content-Length: {len(payload.encode())}\r\n\r\n{payload}\r\n"
@@ -642,6 +713,34 @@ def _check_metadata_scope(method_id: str, query: MultiDict[str, str]) -> None:
         raise GmailError(403, "forbidden", f"Metadata scope doesn't allow format {message_format}")
     if method_id == "gmail.users.messages.list" and query.get("q"):
         raise GmailError(403, "forbidden", "Metadata scope does not support 'q' parameter")
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        # The wording of Google's front end for a body that is not JSON.
+        raise _bad_request("Invalid JSON payload received.") from None
+    if not isinstance(parsed, dict):
+        raise _bad_request("Invalid JSON payload received.")
+    return parsed
+
+
+def _label_filter(request: dict[str, Any]) -> LabelFilter:
+    """WatchRequest.labelFilterBehavior ("include" or "exclude"; "if set,
+    label_filter_action is ignored"), else the deprecated labelFilterAction, else include
+    (labelIds: "If specified then dictates which labels are required"). The guide's sample
+    sends "INCLUDE", the discovery enum "include": either case is taken."""
+    for key in ("labelFilterBehavior", "labelFilterAction"):
+        value = request.get(key)
+        if value is None:
+            continue
+        if str(value).lower() == "include":
+            return "include"
+        if str(value).lower() == "exclude":
+            return "exclude"
+        raise _bad_request(f"Invalid value at '{key}': {value!r}")
+    return "include"
 
 
 def _bool_param(query: MultiDict[str, str], name: str, *, default: bool) -> bool:

@@ -8,6 +8,11 @@ HTTP servers, so every read and write goes through `accounts.lock`; the control 
 methods) is what tests call to arrange a scenario: deliver mail, relabel it, expire history,
 throttle, revoke grants, block the app for a Workspace domain.
 
+Push notifications (developers.google.com/gmail/api/guides/push): a mailbox has at most one
+`Watch` (users.watch sets it, users.stop ends it); every history record whose change matches its
+label filter publishes {"emailAddress", "historyId"} on its topic in `accounts.pubsub`
+(`tests/servers/pubsub.py`), which pushes it to the topic's push subscriptions.
+
 Nothing here speaks HTTP: `google_identity.py` and `gmail.py` turn this state into the documented
 wire format. The behaviours this module decides are cited where they are decided.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import json
 import random
 import re
 import secrets
@@ -30,6 +36,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from tests.servers.google_calendar_state import CalendarsAndTasks
+from tests.servers.pubsub import PubSub
 from tests.servers.sent_mail import SentMail as SentMail  # re-exported: accounts.sent_mail
 from tests.servers.sent_mail import message_id, recipients
 
@@ -61,6 +68,8 @@ METHOD_COSTS = {
     "gmail.users.messages.list": 5,
     "gmail.users.messages.get": 5,
     "gmail.users.messages.send": 100,
+    "gmail.users.stop": 50,
+    "gmail.users.watch": 100,
 }
 # developers.google.com/gmail/api/reference/quota: "Per user rate limit: 15,000 quota units per
 # user per minute".
@@ -70,6 +79,9 @@ QUOTA_WINDOW_SECONDS = 60.0
 # developers.google.com/identity/protocols/oauth2/web-server#exchange-authorization-code:
 # "expires_in: The remaining lifetime of the access token in seconds" (Google answers 3599).
 ACCESS_TOKEN_LIFETIME = 3599
+# developers.google.com/gmail/api/guides/push#watch_request: "You must re-call watch at least
+# every 7 days or else you will stop receiving updates for the user."
+WATCH_LIFETIME_SECONDS = 7 * 24 * 3600
 # RFC 6749 section 4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
 CODE_LIFETIME = timedelta(minutes=10)
 
@@ -81,6 +93,7 @@ HISTORY_TYPES: tuple[HistoryType, ...] = (
     "labelRemoved",
 )
 SignInBlock = Literal["page", "redirect"]
+LabelFilter = Literal["include", "exclude"]
 
 
 def utcnow() -> datetime:
@@ -244,6 +257,35 @@ class HistoryRecord:
 
 
 @dataclass
+class Watch:
+    """A mailbox's push watch (developers.google.com/gmail/api/reference/rest/v1/users/watch):
+    its topic, label filter and expiry (clock seconds, `accounts.clock`)."""
+
+    topic: str
+    label_ids: list[str]
+    behavior: LabelFilter
+    expires_at: float
+    history_id: int
+
+    @property
+    def expiration_ms(self) -> int:
+        """WatchResponse.expiration: "When Gmail will stop sending notifications for mailbox
+        updates (epoch millis)"."""
+        return int(self.expires_at * 1000)
+
+    def wants(self, related: set[str]) -> bool:
+        """WatchRequest.labelFilterBehavior: include, "Only get push notifications for message
+        changes relating to labelIds specified"; exclude, "all message changes except those
+        relating to labelIds specified"; labelIds: "By default, if unspecified, all changes are
+        pushed out." A change relates to a label the message has after it (before it, for a
+        deletion) or the change adds or removes."""
+        if not self.label_ids:
+            return True
+        touched = bool(related & set(self.label_ids))
+        return touched if self.behavior == "include" else not touched
+
+
+@dataclass
 class Mailbox:
     address: str
     labels: dict[str, Label]
@@ -256,6 +298,7 @@ class Mailbox:
     by_header: dict[str, list[str]] = field(default_factory=dict)
     history: list[HistoryRecord] = field(default_factory=list)
     next_user_label: int = 1
+    watch: Watch | None = None
     # Switches and observations.
     throttled: list[tuple[int, str, float | None]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -317,6 +360,8 @@ class GoogleAccounts(CalendarsAndTasks):
         # gets a 500 backendError instead (the message stays sent).
         self.sent_mail: list[SentMail] = []
         self.on_send: Callable[[SentMail], None] | None = None
+        # The Pub/Sub that Gmail's watches publish to (GoogleCloud wires its push tokens).
+        self.pubsub = PubSub()
         # Gmail message ids are 16 hex digits that grow with time; ours count up from here.
         self._next_message_number = 0x18C2F3A4B5000000
         self._next_grant = 1
@@ -455,6 +500,7 @@ class GoogleAccounts(CalendarsAndTasks):
             message.history_id = record.id
             record.messages.append(message.ref())
             record.messages_added.append({"message": message.with_labels()})
+            self._changed(mailbox, record, set(message.label_ids))
             return message_id
 
     def send_message(self, address: str, raw: bytes, *, thread_id: str | None) -> str:
@@ -512,6 +558,7 @@ class GoogleAccounts(CalendarsAndTasks):
             record = self._record(mailbox)
             record.messages.append(message.ref())
             record.messages_deleted.append({"message": message.ref()})
+            self._changed(mailbox, record, set(message.label_ids))
 
     def create_label(self, address: str, name: str) -> str:
         """A user label; its id is "Label_<n>" like Gmail's."""
@@ -563,6 +610,34 @@ class GoogleAccounts(CalendarsAndTasks):
         with self.lock:
             mailbox = self.mailbox(address)
             return [replace(m, label_ids=list(m.label_ids)) for m in mailbox.messages.values()]
+
+    # --- control API and Gmail fake: push watches ------------------------------------------
+
+    def start_watch(
+        self, address: str, topic: str, label_ids: Iterable[str], behavior: LabelFilter
+    ) -> Watch:
+        """users.watch, once the request is checked: the mailbox's watch, replacing any earlier
+        one (users/watch: "Set up or update a push notification watch")."""
+        with self.lock:
+            mailbox = self.mailbox(address)
+            mailbox.watch = Watch(
+                topic=topic,
+                label_ids=list(dict.fromkeys(label_ids)),
+                behavior=behavior,
+                expires_at=self.clock() + WATCH_LIFETIME_SECONDS,
+                history_id=mailbox.history_id,
+            )
+            return mailbox.watch
+
+    def stop_watch(self, address: str) -> None:
+        """users/stop: "Stop receiving push notifications for the given user mailbox"."""
+        with self.lock:
+            self.mailbox(address).watch = None
+
+    def watch_of(self, address: str) -> Watch | None:
+        """The mailbox's watch, if any (expired ones included; see `Watch.expires_at`)."""
+        with self.lock:
+            return self.mailbox(address).watch
 
     # --- control API: limits ---------------------------------------------------------------
 
@@ -814,6 +889,20 @@ class GoogleAccounts(CalendarsAndTasks):
         if unknown:
             raise KeyError(f"unknown labels {unknown} in {mailbox.address}")
 
+    def _changed(self, mailbox: Mailbox, record: HistoryRecord, related: set[str]) -> None:
+        """A complete history record: publish it to the mailbox's watch, if it has a live one
+        whose label filter wants it (guides/push#receiving_notifications: the data "is a JSON
+        object containing the email address and the new mailbox history ID for the user").
+        historyId goes out as a JSON number, as Gmail sends it (the guide's sample shows a
+        string; a receiver should take either). One message per change: Gmail may also coalesce
+        changes and limits pushes to one per second per user (guides/push#notification_limits),
+        which the fake does not."""
+        watch = mailbox.watch
+        if watch is None or watch.expires_at <= self.clock() or not watch.wants(related):
+            return
+        data = json.dumps({"emailAddress": mailbox.address, "historyId": record.id})
+        self.pubsub.publish(watch.topic, data.encode())
+
     def _record(self, mailbox: Mailbox) -> HistoryRecord:
         record = HistoryRecord(id=mailbox.next_history_id())
         mailbox.history.append(record)
@@ -842,6 +931,7 @@ class GoogleAccounts(CalendarsAndTasks):
                 record.labels_removed.append(
                     {"message": message.with_labels(), "labelIds": removed}
                 )
+            self._changed(mailbox, record, {*message.label_ids, *added, *removed})
 
     def thread_for(
         self, mailbox: Mailbox, message: StoredMessage, *, within: str | None = None

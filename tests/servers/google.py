@@ -16,7 +16,10 @@ The pieces: `gmail_state.GoogleAccounts` (state and control API; calendars and t
 `google_calendar_state.CalendarsAndTasks`), `google_identity.GoogleIdentityServer` (what
 google-auth-oauthlib and google-auth talk to: sign-in page, token and revoke endpoints),
 `gmail.GmailServer` and `google_calendar.GoogleApisServer` (what google-api-python-client talks
-to). The accounts start with one registered web client and three users, password "secret" each:
+to), and `pubsub.PubSub` (`accounts.pubsub`, also `cloud.pubsub`: the topics and push
+subscriptions Gmail's users.watch publishes to; its pushes carry id tokens the identity fake
+signs, verifiable against `cloud.certs_uri` or `cloud.x509_certs_uri`). The accounts start with
+one registered web client and three users, password "secret" each:
 
 - alice@acme.test: Google Workspace (domain acme.test), "Alice Archer", a verified send-as
   alias sales@acme.test.
@@ -39,6 +42,7 @@ from tests.servers.gmail import GmailServer
 from tests.servers.gmail_state import GoogleAccounts, OAuthClient
 from tests.servers.google_calendar import GoogleApisServer
 from tests.servers.google_identity import GoogleIdentityServer
+from tests.servers.pubsub import PubSub
 
 DEFAULT_REDIRECT_URI = "http://testserver/settings/mailbox/connect/google/callback/"
 
@@ -50,6 +54,9 @@ class GoogleCloud:
         self.accounts = GoogleAccounts(redirect_uris=[redirect_uri])
         self.redirect_uri = redirect_uri
         self.identity = GoogleIdentityServer(self.accounts)
+        # Pub/Sub push requests carry OIDC id tokens Google signs (cloud.google.com/pubsub/docs/
+        # authenticate-push-subscriptions): the identity fake's key, served at its certs URLs.
+        self.accounts.pubsub.token_minter = self.identity.mint_push_token
         try:
             self.gmail = GmailServer(self.accounts)
         except BaseException:
@@ -61,6 +68,21 @@ class GoogleCloud:
             self.gmail.close()
             self.identity.close()
             raise
+
+    @property
+    def pubsub(self) -> PubSub:
+        return self.accounts.pubsub
+
+    @property
+    def certs_uri(self) -> str:
+        """Google's signing keys as a JWK set (www.googleapis.com/oauth2/v3/certs), for
+        google.oauth2.id_token.verify_token(..., certs_url=...)."""
+        return self.identity.certs_uri
+
+    @property
+    def x509_certs_uri(self) -> str:
+        """The same keys as key id -> PEM certificate (www.googleapis.com/oauth2/v1/certs)."""
+        return self.identity.x509_certs_uri
 
     @property
     def client(self) -> OAuthClient:
@@ -127,6 +149,7 @@ class GoogleCloud:
                 self.client.redirect_uris.append(uri)
 
     def close(self) -> None:
+        self.pubsub.close()
         try:
             self.apis.close()
         finally:

@@ -5,6 +5,14 @@
         {"web": {..., "auth_uri": identity.auth_uri, "token_uri": identity.token_uri}}, scopes)
     identity.close()
 
+It also serves Google's signing keys, as Google does in two formats:
+`certs_uri` (/oauth2/v3/certs, a JWK set) and `x509_certs_uri` (/oauth2/v1/certs, key id -> PEM
+certificate), and mints the OIDC id tokens Pub/Sub push requests carry (`mint_push_token`, also
+for forged ones: another key, another issuer, expired). google-auth's
+`google.oauth2.id_token.verify_token(token, request, audience=..., certs_url=...)` verifies them
+against either URL: with the JWK set it decodes with PyJWT (failures raise `jwt.PyJWTError`
+subclasses), with the PEM map with google.auth.jwt (failures raise ValueError subclasses).
+
 oauthlib refuses a token endpoint that is not https (`is_secure_transport`), so this serves TLS
 with a certificate from the shared test CA (tests/servers/tls.py); `ca_pem_path` goes into
 REQUESTS_CA_BUNDLE. It speaks the wire format of
@@ -23,14 +31,17 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from googleapiclient.discovery_cache import get_static_doc
 from werkzeug.datastructures import MultiDict
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -53,6 +64,13 @@ AUTH_PATH = "/o/oauth2/v2/auth"
 TOKEN_PATH = "/token"
 REVOKE_PATH = "/revoke"
 CERTS_PATH = "/oauth2/v3/certs"
+X509_CERTS_PATH = "/oauth2/v1/certs"
+# developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken: "The value
+# of iss in the ID token is equal to https://accounts.google.com or accounts.google.com."
+GOOGLE_ISSUER = "https://accounts.google.com"
+# cloud.google.com/pubsub/docs/authenticate-push-subscriptions: the sample token's exp is its
+# iat plus 3600.
+PUSH_TOKEN_LIFETIME = 3600
 # Never written to the token request log.
 SECRET_FIELDS = frozenset({"client_secret", "code_verifier"})
 SIGNING_KEY_ID = "fake-google-signing-key"
@@ -93,6 +111,67 @@ def _signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+@cache
+def _signing_certificate_pem() -> str:
+    """A self-signed certificate for the signing key, as www.googleapis.com/oauth2/v1/certs
+    serves Google's keys (key id -> PEM certificate)."""
+    key = _signing_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.google.com")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=14))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def service_account_id(email: str) -> str:
+    """A service account's unique id, the sub and azp of its id tokens: 21 decimal digits
+    (authenticate-push-subscriptions' sample: "113774264463038321964"), stable per address."""
+    digest = int(hashlib.sha256(email.lower().encode()).hexdigest()[:20], 16)
+    return f"1{digest % 10**20:020d}"
+
+
+def mint_push_token(
+    audience: str,
+    email: str,
+    *,
+    key: rsa.RSAPrivateKey | None = None,
+    issuer: str = GOOGLE_ISSUER,
+    expired: bool = False,
+    kid: str = SIGNING_KEY_ID,
+    claims: Mapping[str, Any] | None = None,
+) -> str:
+    """The OIDC id token a Pub/Sub push request carries (cloud.google.com/pubsub/docs/
+    authenticate-push-subscriptions#jwt_format): header alg RS256, kid, typ JWT; claims aud,
+    azp, email, email_verified, exp, iat, iss, sub. Signed with the fake Google key unless `key`
+    is given (a forgery: same kid by default, so a verifier finds Google's key and the
+    signature fails); `expired` dates it two hours back; `claims` override or add claims."""
+    now = int(time.time())
+    issued = now - 2 * PUSH_TOKEN_LIFETIME if expired else now
+    account_id = service_account_id(email)
+    payload: dict[str, Any] = {
+        "aud": audience,
+        "azp": account_id,
+        "email": email,
+        "email_verified": True,
+        "exp": issued + PUSH_TOKEN_LIFETIME,
+        "iat": issued,
+        "iss": issuer,
+        "sub": account_id,
+    }
+    payload.update(claims or {})
+    return jwt.encode(
+        payload, key or _signing_key(), algorithm="RS256", headers={"kid": kid, "typ": "JWT"}
+    )
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -122,10 +201,28 @@ class GoogleIdentityServer:
         self.token_uri = self.base_url + TOKEN_PATH
         self.revoke_uri = self.base_url + REVOKE_PATH
         self.certs_uri = self.base_url + CERTS_PATH
+        self.x509_certs_uri = self.base_url + X509_CERTS_PATH
         self._serving = ServedInThread(self._server)
 
     def close(self) -> None:
         self._serving.close()
+
+    def mint_push_token(
+        self,
+        audience: str,
+        email: str,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        issuer: str = GOOGLE_ISSUER,
+        expired: bool = False,
+        kid: str = SIGNING_KEY_ID,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A Pub/Sub push id token (see the module function `mint_push_token`); the fake
+        Pub/Sub signs its pushes with this."""
+        return mint_push_token(
+            audience, email, key=key, issuer=issuer, expired=expired, kid=kid, claims=claims
+        )
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -137,6 +234,7 @@ class GoogleIdentityServer:
             ("POST", TOKEN_PATH): self._token,
             ("POST", REVOKE_PATH): self._revoke,
             ("GET", CERTS_PATH): self._certs,
+            ("GET", X509_CERTS_PATH): self._x509_certs,
         }
         handler = routes.get((request.method, request.path))
         if handler is None:
@@ -447,6 +545,11 @@ class GoogleIdentityServer:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_signing_key().public_key()))
         jwk.update({"kid": SIGNING_KEY_ID, "use": "sig", "alg": "RS256"})
         return _json({"keys": [jwk]})
+
+    def _x509_certs(self, request: Request) -> Response:
+        # The other format Google serves its keys in (google-auth's default certs URL for
+        # verify_oauth2_token, www.googleapis.com/oauth2/v1/certs): key id -> PEM certificate.
+        return _json({SIGNING_KEY_ID: _signing_certificate_pem()})
 
     # --- revoke endpoint ---------------------------------------------------------------------
 

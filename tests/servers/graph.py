@@ -18,6 +18,13 @@ through drafts: createReply, createReplyAll and createForward make one in Drafts
 In-Reply-To and References, in the original's conversation), PATCH and POST .../attachments
 change it, and .../send sends it like sendMail (Sent Items, `sent_mail`, `on_send`).
 
+For push it serves change notifications on messages (learn.microsoft.com/graph/change-
+notifications-delivery-webhooks): POST, GET, PATCH and DELETE /subscriptions[/{id}] and
+/subscriptions/{id}/reauthorize, with the validation handshake; every change to a message in a
+subscribed folder is then POSTed to the subscription's notificationUrl from a background thread
+(graph_subscriptions.py, whose `SubscriptionControl` the tenant inherits: `tenant.
+notifications_sent`, `tenant.wait_for_notifications(n)`, `tenant.send_lifecycle(id, event)`).
+
 For calendar push it also serves Outlook calendars and events (create with transactionId
 de-duplication, get, update, delete) and Microsoft To Do lists and tasks, from the state in
 `microsoft_calendar.py`, under the same scopes-from-the-token, throttling and batching.
@@ -42,7 +49,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any, Literal
@@ -52,6 +59,17 @@ from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.servers.graph_subscriptions import (
+    CHANGE_TYPES,
+    DEFAULT_TLS_VERSION,
+    MAX_CLIENT_STATE,
+    SUBSCRIPTION_MIN_MINUTES,
+    TLS_VERSIONS,
+    Subscription,
+    notification_url_problem,
+    parse_expiration,
+    precise_datetime,
+)
 from tests.servers.microsoft_calendar import (
     EVENT_PROPERTIES,
     TASK_PROPERTIES,
@@ -159,6 +177,19 @@ UPDATE_PROPERTIES = frozenset(
     {"toRecipients", "ccRecipients", "bccRecipients", "replyTo", "subject", "body", "isRead",
      "internetMessageId"}
 )  # fmt: skip
+# learn.microsoft.com/graph/api/subscription-post-subscriptions#permissions: a message
+# subscription takes Mail.ReadBasic or Mail.Read; Mail.ReadWrite includes Mail.Read. The
+# .Shared scopes "do not support subscribing to change notifications on items in shared or
+# delegated folders" (the Outlook notes there).
+SUBSCRIBE_MAIL = frozenset({"mail.readbasic", "mail.read", "mail.readwrite"})
+# learn.microsoft.com/graph/api/resources/subscription#properties: what POST takes (the
+# read-only ones and the Universal Print / web push ones are refused), and what PATCH renews.
+SUBSCRIPTION_CREATE_PROPERTIES = frozenset(
+    {"changeType", "notificationUrl", "lifecycleNotificationUrl", "resource",
+     "expirationDateTime", "clientState", "latestSupportedTlsVersion", "includeResourceData",
+     "encryptionCertificate", "encryptionCertificateId"}
+)  # fmt: skip
+SUBSCRIPTION_UPDATE_PROPERTIES = frozenset({"expirationDateTime", "notificationUrl"})
 # learn.microsoft.com/graph/api/message-post-attachments: "This operation limits the size of
 # the attachment you can add to under 3 MB."
 MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
@@ -235,6 +266,7 @@ class GraphServer:
 
     def close(self) -> None:
         self._serving.close()
+        self.tenant.stop_notifications()
 
     # --- HTTP plumbing -----------------------------------------------------------------------
 
@@ -272,6 +304,8 @@ class GraphServer:
             user = caller.upn
             if method == "POST" and path.rstrip("/") == "/$batch" and not in_batch:
                 answer = self._batch(headers, body)
+            elif _segments(path)[:1] == ["subscriptions"]:
+                answer = self._route_subscriptions(method, _segments(path), headers, body, token)
             else:
                 answer = self._serve_user(method, path, query, headers, body, token, caller)
         except GraphError as error:
@@ -1364,6 +1398,289 @@ class GraphServer:
             zone_info(zone)
         return zone
 
+    # --- change notifications: subscriptions ----------------------------------------------------
+
+    def _route_subscriptions(
+        self, method: str, segments: list[str], headers: Headers, body: bytes, token: AccessToken
+    ) -> GraphResponse:
+        """/subscriptions (learn.microsoft.com/graph/api/subscription-post-subscriptions and
+        api/subscription-list), /subscriptions/{id} (api/subscription-get, api/subscription-
+        update, api/subscription-delete) and /subscriptions/{id}/reauthorize (api/subscription-
+        reauthorize), for Outlook messages with a delegated token. State and delivery are in
+        graph_subscriptions.py. Not throttled: Outlook's mailbox limits are for mail requests."""
+        if len(segments) == 1:
+            if method == "POST":
+                return self._subscription_create(headers, body, token)
+            if method == "GET":
+                return self._subscription_list(token)
+            raise _method_not_allowed()
+        sub = self._own_subscription(segments[1], token)
+        tail = [s.lower() for s in segments[2:]]
+        operation = {"GET": "Get", "PATCH": "Update", "DELETE": "Delete"}.get(method, "Update")
+        # subscription-get, -update, -delete, -reauthorize: managing a subscription takes the same
+        # read scope to the resource as creating it.
+        self._authorize_subscription(token, operation)
+        if not tail:
+            if method == "GET":
+                return self._subscription_response(sub, 200)
+            if method == "PATCH":
+                return self._subscription_update(sub, body)
+            if method == "DELETE":
+                # api/subscription-delete: 204 No Content.
+                with self.tenant.lock:
+                    self.tenant.subscriptions.pop(sub.id, None)
+                return GraphResponse(204, route="deleted")
+            raise _method_not_allowed()
+        if tail == ["reauthorize"]:
+            if method != "POST":
+                raise _method_not_allowed()
+            # api/subscription-reauthorize: 204 No Content; change notifications flow again
+            # (change-notifications-lifecycle-events#responding-to-reauthorizationrequired-
+            # notifications).
+            with self.tenant.lock:
+                sub.paused = False
+                sub.reauthorizations += 1
+            return GraphResponse(204, route="reauthorized")
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segments[-1]}'.")
+
+    def _authorize_subscription(self, token: AccessToken, operation: str) -> None:
+        """api/subscription-post-subscriptions#permissions: a message subscription takes
+        Mail.ReadBasic or Mail.Read (Mail.ReadWrite includes Mail.Read, learn.microsoft.com/graph/
+        permissions-reference). Refused as Graph refuses subscriptions, in its ExtensionError
+        wrapping ("Operation: Create; Exception: [Status Code: Forbidden; Reason: Access
+        denied]", as reported in OneDrive/onedrive-api-docs#1398)."""
+        if not {s.lower() for s in token.scopes} & SUBSCRIBE_MAIL:
+            raise _subscription_error(403, operation, "Forbidden", "Access denied")
+
+    def _own_subscription(self, subscription_id: str, token: AccessToken) -> Subscription:
+        """A live subscription this app made for this user. Anything else is Graph's 404 for a
+        subscription it does not have (ResourceNotFound, "The object was not found.", as reported
+        in msgraph-sdk-php#221), an expired one included (change-notifications-delivery-webhooks
+        #renew-a-subscription: Graph deletes a subscription that was not renewed in time)."""
+        with self.tenant.lock:
+            sub = self.tenant.subscriptions.get(subscription_id)
+            if (
+                sub is None
+                or not sub.live()
+                or sub.application_id != token.client_id
+                or sub.creator_id != token.user_oid
+            ):
+                raise GraphError(404, "ResourceNotFound", "The object was not found.")
+            return sub
+
+    def _subscription_create(
+        self, headers: Headers, body: bytes, token: AccessToken
+    ) -> GraphResponse:
+        """POST /subscriptions (api/subscription-post-subscriptions): the request is checked
+        first, then notificationUrl and lifecycleNotificationUrl get the validation handshake
+        (change-notifications-delivery-webhooks#notificationurl-validation: "If the endpoint
+        validation fails, Microsoft Graph doesn't create the subscription"), then 201 with the
+        subscription. Prefer: IdType="ImmutableId" makes its notifications carry immutable ids
+        (learn.microsoft.com/graph/outlook-immutable-id). Unmodelled: includeResourceData
+        (notifications with encrypted resource data) and resource query options."""
+        payload = _subscription_payload(body, SUBSCRIPTION_CREATE_PROPERTIES)
+        self._authorize_subscription(token, "Create")
+        for name in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
+            if payload.get(name) in (None, ""):
+                # The wording reported in microsoft-graph-docs-contrib#7399.
+                raise GraphError(
+                    400,
+                    "InvalidRequest",
+                    f"{name} is a required property for subscription creation.",
+                )
+        change_types = _change_types(payload["changeType"])
+        client_state = payload.get("clientState")
+        if client_state is not None and (
+            not isinstance(client_state, str) or len(client_state) > MAX_CLIENT_STATE
+        ):
+            # api/resources/subscription: clientState "The maximum length is 128 characters"
+            # (the wording is the fake's).
+            raise GraphError(
+                400,
+                "InvalidRequest",
+                f"clientState must be a string of at most {MAX_CLIENT_STATE} characters.",
+            )
+        tls = payload.get("latestSupportedTlsVersion") or DEFAULT_TLS_VERSION
+        if tls not in TLS_VERSIONS:
+            raise GraphError(400, "InvalidRequest", f"Invalid latestSupportedTlsVersion '{tls}'.")
+        if payload.get("includeResourceData"):
+            raise GraphError(400, "InvalidRequest", "The fake does not model includeResourceData.")
+        notification_url = payload["notificationUrl"]
+        lifecycle_url = payload.get("lifecycleNotificationUrl") or None
+        for url, name in (
+            (notification_url, "NotificationUrl"),
+            (lifecycle_url, "LifecycleNotificationUrl"),
+        ):
+            problem = notification_url_problem(url, name) if url is not None else None
+            if problem:
+                raise GraphError(400, "InvalidRequest", problem)
+        resource = payload["resource"]
+        with self.tenant.lock:
+            caller = self.tenant.users[token.user_oid]
+            owner, folder = self._subscription_resource(resource, caller)
+            expires_at = self._subscription_expiry(payload["expirationDateTime"])
+        self._validate_endpoint(notification_url)
+        if lifecycle_url:
+            self._validate_endpoint(lifecycle_url)
+        sub = Subscription(
+            id=new_guid(),
+            resource=resource,
+            owner_oid=owner.oid,
+            folder_id=folder.id if folder else None,
+            change_type=payload["changeType"],
+            change_types=change_types,
+            notification_url=notification_url,
+            lifecycle_notification_url=lifecycle_url,
+            expires_at=expires_at,
+            client_state=client_state,
+            application_id=token.client_id,
+            creator_id=token.user_oid,
+            latest_supported_tls_version=tls,
+            immutable_ids="immutableid" in _preferences(headers).get("idtype", "").lower(),
+        )
+        with self.tenant.lock:
+            self.tenant.subscriptions[sub.id] = sub
+        return self._subscription_response(sub, 201)
+
+    def _subscription_resource(self, resource: Any, caller: User) -> tuple[User, Folder | None]:
+        """The messages a resource names (api/subscription-post-subscriptions#resources-examples:
+        me/mailfolders('inbox')/messages, me/messages; "Any path starting with me can also be
+        used with users/{id} instead of me"): a folder by id or well-known name, or the whole
+        mailbox. Delegated permission "supports subscribing to items in folders in only the
+        signed-in user's mailbox" (the Outlook notes on that page), so another user's mailbox is
+        refused. Other resources (events, contacts, $filter...) are not faked."""
+        if not isinstance(resource, str):
+            raise GraphError(400, "InvalidRequest", "Invalid resource.")
+        segments = _segments(resource)
+        names = [s.lower() for s in segments]
+        if names[:1] == ["me"]:
+            owner, rest = caller, segments[1:]
+        elif names[:1] == ["users"] and len(segments) >= 2:
+            found = self.tenant.find_user(segments[1])
+            if found is None:
+                raise _subscription_error(404, "Create", "NotFound", "The user was not found.")
+            owner, rest = found, segments[2:]
+        else:
+            raise _unsupported_resource(resource)
+        if owner is not caller:
+            raise _subscription_error(403, "Create", "Forbidden", "Access denied")
+        tail = [s.lower() for s in rest]
+        if tail == ["messages"] and "?" not in resource:
+            return owner, None
+        if len(tail) == 3 and tail[0] == "mailfolders" and tail[2] == "messages":
+            if "?" in resource:
+                raise _unsupported_resource(resource)
+            folder = self.tenant.find_folder(self.tenant.mailbox(owner), rest[1])
+            if folder is None:
+                # Exchange's ErrorItemNotFound text in Graph's subscription wrapping (the shape
+                # of microsoft-graph-docs-contrib#5988).
+                raise _subscription_error(
+                    404, "Create", "NotFound", "The specified object was not found in the store."
+                )
+            return owner, folder
+        raise _unsupported_resource(resource)
+
+    def _subscription_expiry(self, value: Any) -> datetime:
+        """expirationDateTime: in the future (the wording is the fake's), at most
+        `tenant.subscription_max_minutes` ahead (400 ExtensionError "Subscription expiration can
+        only be 4230 minutes in the future.", microsoft-graph-docs-contrib#7726, with the
+        tenant's number), and under 45 minutes ahead it becomes 45 minutes ahead
+        (api/resources/subscription, expirationDateTime)."""
+        expires_at = parse_expiration(value)
+        if expires_at is None:
+            raise GraphError(400, "InvalidRequest", f"Invalid expirationDateTime '{value}'.")
+        now = utcnow()
+        if expires_at <= now:
+            raise GraphError(
+                400, "InvalidRequest", "Subscription expiration must be in the future."
+            )
+        max_minutes = self.tenant.subscription_max_minutes
+        if expires_at > now + timedelta(minutes=max_minutes):
+            raise GraphError(
+                400,
+                "ExtensionError",
+                f"Subscription expiration can only be {max_minutes} minutes in the future.",
+            )
+        return max(expires_at, now + timedelta(minutes=SUBSCRIPTION_MIN_MINUTES))
+
+    def _validate_endpoint(self, url: str) -> None:
+        """The handshake (tenant.validate_notification_url), outside the tenant's lock. Failures
+        as Graph words them: no 200 (or no answer at all) is 400 ValidationError "Subscription
+        validation request failed. Notification endpoint must respond with 200 OK to validation
+        request." (splunk/azure-functions-splunk#26); another body (or not text/plain) "...
+        Response must exactly match validationToken query parameter." (microsoftgraph/java-
+        spring-webhooks-sample#82); no answer within the time 400 InvalidRequest "Subscription
+        validation request timed out." (microsoftgraph/nodejs-webhooks-sample#350)."""
+        check = self.tenant.validate_notification_url(url)
+        if check.outcome == "timeout":
+            raise GraphError(400, "InvalidRequest", "Subscription validation request timed out.")
+        if check.outcome == "mismatch":
+            raise GraphError(
+                400,
+                "ValidationError",
+                "Subscription validation request failed. Response must exactly match "
+                "validationToken query parameter.",
+            )
+        if not check.ok:
+            raise GraphError(
+                400,
+                "ValidationError",
+                "Subscription validation request failed. Notification endpoint must respond "
+                "with 200 OK to validation request.",
+            )
+
+    def _subscription_update(self, sub: Subscription, body: bytes) -> GraphResponse:
+        """PATCH /subscriptions/{id} (api/subscription-update): a new expirationDateTime (a
+        renewal, with the same limits as at creation) and/or a new notificationUrl (validated
+        like a new one); neither is 400 "Subscription must contain either the
+        'expirationDateTime' or 'notificationUrl' property and its value." (msgraph-sdk-java
+        #2323). A renewal "also reauthorizes your endpoint" (change-notifications-lifecycle-
+        events). 200 with the subscription."""
+        payload = _subscription_payload(body, SUBSCRIPTION_UPDATE_PROPERTIES)
+        expiration = payload.get("expirationDateTime")
+        url = payload.get("notificationUrl")
+        if expiration in (None, "") and url in (None, ""):
+            raise GraphError(
+                400,
+                "InvalidRequest",
+                "Subscription must contain either the 'expirationDateTime' or 'notificationUrl' "
+                "property and its value.",
+            )
+        expires_at = self._subscription_expiry(expiration) if expiration else None
+        if url:
+            problem = notification_url_problem(url)
+            if problem:
+                raise GraphError(400, "InvalidRequest", problem)
+            self._validate_endpoint(url)
+        with self.tenant.lock:
+            if url:
+                sub.notification_url = url
+            if expires_at is not None:
+                sub.expires_at = expires_at
+                sub.paused = False
+                sub.reauthorizations += 1
+        return self._subscription_response(sub, 200)
+
+    def _subscription_list(self, token: AccessToken) -> GraphResponse:
+        """GET /subscriptions (api/subscription-list): "Subscriptions created by this app for the
+        signed-in user only", live ones, with clientState null ("the clientState property value
+        is not returned for security purposes")."""
+        with self.tenant.lock:
+            mine = [
+                s
+                for s in self.tenant.live_subscriptions()
+                if s.application_id == token.client_id and s.creator_id == token.user_oid
+            ]
+            values = [_subscription_json(s, client_state=False) for s in mine]
+        body = {"@odata.context": f"{self.base_url}/$metadata#subscriptions", "value": values}
+        return GraphResponse(200, body, route="subscriptions")
+
+    def _subscription_response(self, sub: Subscription, status: int) -> GraphResponse:
+        with self.tenant.lock:
+            body = {"@odata.context": f"{self.base_url}/$metadata#subscriptions/$entity"}
+            body.update(_subscription_json(sub))
+        return GraphResponse(status, body, route="subscription")
+
     # --- batching ----------------------------------------------------------------------------
 
     def _batch(self, headers: Headers, body: bytes) -> GraphResponse:
@@ -1453,6 +1770,78 @@ def _dependency_order(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _subscription_json(sub: Subscription, *, client_state: bool = True) -> dict[str, Any]:
+    """learn.microsoft.com/graph/api/resources/subscription#json-representation, in the order of
+    api/subscription-get's example. notificationContentType, in that example, is not in the v1.0
+    schema the msgraph-sdk models follow, so the fake leaves it out."""
+    return {
+        "id": sub.id,
+        "resource": sub.resource,
+        "applicationId": sub.application_id,
+        "changeType": sub.change_type,
+        "clientState": sub.client_state if client_state else None,
+        "notificationUrl": sub.notification_url,
+        "notificationQueryOptions": None,
+        "lifecycleNotificationUrl": sub.lifecycle_notification_url,
+        "expirationDateTime": precise_datetime(sub.expires_at),
+        "creatorId": sub.creator_id,
+        "includeResourceData": False,
+        "latestSupportedTlsVersion": sub.latest_supported_tls_version,
+        "encryptionCertificate": None,
+        "encryptionCertificateId": None,
+        "notificationUrlAppId": None,
+    }
+
+
+def _subscription_payload(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
+    """The JSON of POST or PATCH /subscriptions. Unreadable JSON, or a property the fake does
+    not take, is Graph's 400 InvalidRequest "Could not process subscription creation payload.
+    Are all property names spelled and camelCased properly?" (microsoft-graph-docs#2231; that
+    PATCH answers the same is the fake's choice)."""
+    refused = GraphError(
+        400,
+        "InvalidRequest",
+        "Could not process subscription creation payload. Are all property names spelled and "
+        "camelCased properly?",
+    )
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        raise refused from None
+    if not isinstance(payload, dict):
+        raise refused
+    if any(not key.startswith("@") and key not in allowed for key in payload):
+        raise refused
+    return payload
+
+
+def _change_types(value: Any) -> frozenset[str]:
+    """changeType: created, updated, deleted, comma-separated (api/resources/subscription; the
+    wording of the refusal is the fake's)."""
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [""]
+    if not names or any(n not in CHANGE_TYPES for n in names):
+        raise GraphError(400, "InvalidRequest", f"Invalid changeType '{value}'.")
+    return frozenset(names)
+
+
+def _subscription_error(status: int, operation: str, code_name: str, reason: str) -> GraphError:
+    """Graph's wrapping of what the subscribed service (Exchange) answered: code ExtensionError,
+    "Operation: Create; Exception: [Status Code: Forbidden; Reason: Access denied]" (as reported
+    in OneDrive/onedrive-api-docs#1398 and microsoft-graph-docs-contrib#5988)."""
+    return GraphError(
+        status,
+        "ExtensionError",
+        f"Operation: {operation}; Exception: [Status Code: {code_name}; Reason: {reason}]",
+    )
+
+
+def _unsupported_resource(resource: Any) -> GraphError:
+    # The fake subscribes to Outlook messages only (the wording is the fake's).
+    return GraphError(
+        400, "InvalidRequest", f"The fake does not model subscriptions to '{resource}'."
+    )
 
 
 def _segments(path: str) -> list[str]:

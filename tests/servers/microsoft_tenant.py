@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer
 
+from tests.servers.graph_subscriptions import MessageChange, SubscriptionControl
 from tests.servers.microsoft_calendar import CalendarControl, CalendarStore
 from tests.servers.sent_mail import SentMail as SentMail  # re-exported: tenant.sent_mail
 from tests.servers.sent_mail import message_id, recipients, with_header_first, without_header
@@ -367,10 +368,12 @@ class GraphRequest:
     body: bytes | None = None
 
 
-class MicrosoftTenant(CalendarControl):
+class MicrosoftTenant(CalendarControl, SubscriptionControl):
     """A Microsoft 365 tenant: apps, users, tokens and mailboxes, shared by both fakes. Every
     user also has calendars and To Do lists (microsoft_calendar.py, whose `CalendarControl` is
-    the control API for them)."""
+    the control API for them). Graph change notifications on messages (subscriptions, their
+    deliveries and lifecycle events) are `SubscriptionControl`'s, in graph_subscriptions.py:
+    every change to a message below is reported to it (`_changed`)."""
 
     def __init__(self, *, access_token_lifetime: int = 3600) -> None:
         self.tenant_id = new_guid()
@@ -396,6 +399,7 @@ class MicrosoftTenant(CalendarControl):
         # gets a 500 instead (the message stays sent).
         self.sent_mail: list[SentMail] = []
         self.on_send: Callable[[SentMail], None] | None = None
+        self._init_subscriptions()
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -608,6 +612,7 @@ class MicrosoftTenant(CalendarControl):
             for message in list(mailbox.messages.values()):
                 if message.folder_id in doomed:
                     self._remove_message(mailbox, message)
+                    self._changed(mailbox, message, "deleted")
             for folder_id in doomed:
                 del mailbox.folders[folder_id]
 
@@ -641,6 +646,7 @@ class MicrosoftTenant(CalendarControl):
             )
             mailbox.messages[stored.immutable_id] = stored
             mailbox.rest_index[stored.rest_id] = stored.immutable_id
+            self._changed(mailbox, stored, "created")
             return stored.immutable_id
 
     def find_message(self, mailbox: Mailbox, message_id: str) -> StoredMessage | None:
@@ -670,11 +676,13 @@ class MicrosoftTenant(CalendarControl):
             mailbox = self.mailbox(who)
             message = self.message(who, message_id)
             target = self.folder(who, folder)
+            old_rest_id, old_folder_id = message.rest_id, message.folder_id
             del mailbox.rest_index[message.rest_id]
             message.rest_id = rest_id()
             mailbox.rest_index[message.rest_id] = message.immutable_id
             message.folder_id = target.id
             self._touch(mailbox, message)
+            self._changed(mailbox, message, "moved", old_rest_id, old_folder_id)
             return message
 
     def set_read(self, who: User | str, message_id: str, is_read: bool = True) -> None:
@@ -682,12 +690,39 @@ class MicrosoftTenant(CalendarControl):
             message = self.message(who, message_id)
             message.is_read = is_read
             self._touch(self.mailbox(who), message)
+            self._changed(self.mailbox(who), message, "updated")
 
     def delete(self, who: User | str, message_id: str) -> None:
         """Hard delete (not a move to Deleted Items)."""
         with self.lock:
             mailbox = self.mailbox(who)
-            self._remove_message(mailbox, self.message(who, message_id))
+            message = self.message(who, message_id)
+            self._remove_message(mailbox, message)
+            self._changed(mailbox, message, "deleted")
+
+    def _changed(
+        self,
+        mailbox: Mailbox,
+        message: StoredMessage,
+        kind: Literal["created", "updated", "deleted", "moved"],
+        old_rest_id: str = "",
+        old_folder_id: str = "",
+    ) -> None:
+        """Tell the subscriptions (graph_subscriptions.py) what happened to a message: created
+        (delivered, a draft made), updated (read state, a draft saved), deleted (gone: the ids
+        are those it had) or moved (now in its folder under its new REST id)."""
+        self.publish_message_change(
+            MessageChange(
+                kind,
+                mailbox.owner_oid,
+                message.immutable_id,
+                message.rest_id,
+                message.change_key,
+                message.folder_id,
+                old_rest_id,
+                old_folder_id,
+            )
+        )
 
     def _touch(self, mailbox: Mailbox, message: StoredMessage) -> None:
         message.changed_seq = mailbox.next_seq()
@@ -796,6 +831,7 @@ class MicrosoftTenant(CalendarControl):
             message.draft = draft
             _take_draft_values(message, draft)
             self._touch(self.mailbox(owner), message)
+            self._changed(self.mailbox(owner), message, "updated")
             return message
 
     def send_draft(self, who: User | str, message_id: str) -> SentMail:

@@ -31,6 +31,10 @@ from msgraph.generated.models.message import Message
 from msgraph.generated.models.message_collection_response import MessageCollectionResponse
 from msgraph.generated.models.o_data_errors.inner_error import InnerError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.subscription import Subscription
+from msgraph.generated.models.subscription_collection_response import (
+    SubscriptionCollectionResponse,
+)
 from msgraph.generated.models.user import User as GraphUser
 from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_get_response import (
     DeltaGetResponse,
@@ -58,6 +62,11 @@ MODELS: dict[str, ParsableFactory[Any]] = {
     "error": ODataError,
     # POST .../attachments answers one attachment; the SDK picks FileAttachment by @odata.type.
     "attachment": Attachment,
+    # Change notifications: POST, GET and PATCH /subscriptions[/{id}] answer one subscription,
+    # GET /subscriptions a list (test_graph_subscriptions_fake.py; the notifications themselves
+    # are checked there, against a model of changeNotificationCollection).
+    "subscription": Subscription,
+    "subscriptions": SubscriptionCollectionResponse,
 }
 # learn.microsoft.com/graph/errors#innererror-resource-type documents request-id and
 # client-request-id; the throttling sample (learn.microsoft.com/graph/throttling) adds code,

@@ -4,6 +4,7 @@ beat; several processes share the mailboxes with `--shard N --shards M`."""
 
 from __future__ import annotations
 
+import resource
 import signal
 from typing import Any
 
@@ -17,6 +18,16 @@ from mailsync.push.watches import (
     watches_forget,
     watches_refresh,
 )
+
+
+def _more_sockets() -> None:
+    """One socket per watched mailbox: the soft limit on open files (often 1,024) raised to the
+    hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard)
+        )
 
 
 class Command(BaseCommand):
@@ -50,6 +61,7 @@ class Command(BaseCommand):
             on_refresh=lambda watchers: watches_refresh(listener=named(), watchers=watchers),
             refresh_every=options["refresh"],
         )
+        _more_sockets()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: listener.stop())
         self.stdout.write(f"listening: {named()}")
