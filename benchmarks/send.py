@@ -131,7 +131,7 @@ def prepare(env: dict[str, str], dovecot: Dovecot, smtp: SmtpServer) -> tuple[in
 def celery_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [str(PYTHON), "-m", "celery", "-A", "crm", "worker", "--pool", "prefork", "-c", "1",
-         "-l", "warning", "--without-gossip", "--without-mingle", "-Q", "celery"],
+         "-l", "warning", "--without-gossip", "--without-mingle"],
         cwd=ROOT,
         env={**os.environ, **env},
     )  # fmt: skip

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue  # type: ignore[attr-defined]  # kombu ships no type hints
 
 from crm.env import (
     env_bool,
@@ -243,6 +244,16 @@ if not REDIS_URL:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+# Two queues, both consumed by every worker (a worker started without -Q takes all of
+# task_queues): what a user waits for (a provider's change report, an email being sent) goes on
+# "urgent", so it is not queued behind a thousand mailboxes' minute polls; the broker hands the
+# queues out in turn.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("urgent"), Queue("celery"))  # type: ignore[no-untyped-call]
+CELERY_TASK_ROUTES = {
+    "mailsync.tasks.mailbox_wake_task": {"queue": "urgent"},
+    "mailsync.tasks.outgoing_send_task": {"queue": "urgent"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -89,6 +89,7 @@ class Watcher(threading.Thread):
         self._idle_restart = idle_restart
         self._check_every = check_every
         self._client: IMAPClient | None = None
+        self._watched_before = False
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -119,14 +120,21 @@ class Watcher(threading.Thread):
         client = connect(self.target.settings, timeout=60)
         self._client = client
         client.select_folder("INBOX", readonly=True)
+        client.idle()  # from here on the server reports every change (RFC 2177)
         self._said("connected")
-        # A change may have come while nobody listened (first watch, or after a drop).
-        self._said("change", "watching again")
+        if self._watched_before:
+            # A change may have come while the connection was down. (Not on the first watch:
+            # the minute poll covers the time before the listener, and a listener starting
+            # with thousands of mailboxes would queue as many syncs at once.)
+            self._said("change", "watching again")
+        self._watched_before = True
         while not self.stopping:
             self._one_idle(client)
+            if not self.stopping:
+                client.idle()
 
     def _one_idle(self, client: IMAPClient) -> None:
-        client.idle()
+        """Wait for changes in the IDLE already started, up to the restart time; end it."""
         started = time.monotonic()
         while not self.stopping and time.monotonic() - started < self._idle_restart:
             asked = time.monotonic()
@@ -199,7 +207,10 @@ class Listener:
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() >= next_refresh:
-                    self.refresh()
+                    try:
+                        self.refresh()
+                    except Exception:  # the database away a moment: keep watching, try again
+                        logger.exception("listener: could not read the mailboxes to watch")
                     next_refresh = time.monotonic() + self._refresh_every
                 self._drain(timeout=min(1.0, max(next_refresh - time.monotonic(), 0.01)))
         finally:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.core.fields import DecryptionError
 from mailsync.connections import account_of
 from mailsync.models import Mailbox, MailboxState, MailboxWatch, Provider
 from mailsync.push.imap_idle import Event, Watcher, WatchTarget, shard_of
 from mailsync.push.wakeups import mailbox_wake
+
+logger = logging.getLogger(__name__)
 
 
 def imap_watch_targets(*, shard: int, shards: int) -> list[WatchTarget]:
@@ -25,7 +30,10 @@ def imap_watch_targets(*, shard: int, shards: int) -> list[WatchTarget]:
             continue
         if not mailbox.connection_settings.get("imap_host"):
             continue
-        found.append(WatchTarget(mailbox.pk, account_of(mailbox).imap()))
+        try:
+            found.append(WatchTarget(mailbox.pk, account_of(mailbox).imap()))
+        except (DecryptionError, KeyError, ValueError) as error:  # its sync says why, too
+            logger.warning("listener: mailbox %s is not watched: %s", mailbox.pk, error)
     return found
 
 

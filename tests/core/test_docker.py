@@ -24,7 +24,7 @@ def compose() -> dict[str, dict[str, dict[str, object]]]:
 def test_no_service_requires_a_dot_env_file():
     services = compose()["services"]
     postcard = [name for name, service in services.items() if "env_file" in service]
-    assert set(postcard) == {"migrate", "web", "worker", "beat"}
+    assert set(postcard) == {"migrate", "web", "worker", "beat", "listener"}
     for name in postcard:
         entries = services[name]["env_file"]
         assert isinstance(entries, list), name

@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
 from crm.env import env_int
 from mailsync.push.imap_idle import Listener
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         listener: Listener
 
         def targets() -> list[Any]:
+            close_old_connections()  # a connection the database dropped is opened again
             return list(imap_watch_targets(shard=shard, shards=shards))
 
         def named() -> str:
