@@ -1,5 +1,6 @@
-"""The IMAP listener: IDLE (RFC 2177) on each active IMAP mailbox's Inbox, a sync queued when the
-server reports a change (`manage.py mailbox_listen`, a process next to the Celery worker).
+"""The IMAP listener: IDLE (RFC 2177) on each active IMAP mailbox's Inbox, and NOTIFY (RFC 5465)
+for its other folders where the server offers it, a sync queued when the server reports a change
+(`manage.py mailbox_listen`, a process next to the Celery worker).
 
 One thread per watched mailbox holds its IDLE session (imapclient is synchronous; a thread blocked
 in a socket read costs a stack and a socket, measured in benchmarks/latency.py). The threads never
@@ -41,7 +42,13 @@ IDLE_RESTART = 25 * 60  # seconds: well before the 29 minutes RFC 2177 allows
 CHECK_EVERY = 5.0  # seconds an idle_check waits: how soon a stopped watcher notices
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 120.0
 REFUSED_WAIT = 300.0  # a refused login: the sync will disconnect the mailbox; try again rarely
+# In the selected Inbox: new, deleted, changed mail; elsewhere (NOTIFY): a folder's new STATUS.
 WAKING = (b"EXISTS", b"EXPUNGE", b"FETCH", b"RECENT")
+NOTIFY_SET = [
+    b"SET",
+    b"(selected (MessageNew MessageExpunge FlagChange))",
+    b"(personal (MessageNew MessageExpunge))",
+]
 
 
 def shard_of(mailbox_id: int, shards: int) -> int:
@@ -120,6 +127,7 @@ class Watcher(threading.Thread):
         client = connect(self.target.settings, timeout=60)
         self._client = client
         client.select_folder("INBOX", readonly=True)
+        _notify_other_folders(client)
         client.idle()  # from here on the server reports every change (RFC 2177)
         self._said("connected")
         if self._watched_before:
@@ -158,9 +166,22 @@ class Watcher(threading.Thread):
                 client.shutdown()
 
 
+def _notify_other_folders(client: IMAPClient) -> None:
+    """Where the server offers NOTIFY (RFC 5465), changes in the other folders of the account
+    are reported too, as STATUS responses during the IDLE (Dovecot needs mailbox_list_index =
+    yes for that). Without it the Inbox alone is watched, the other folders by the minute poll."""
+    if b"NOTIFY" not in client.capabilities():
+        return
+    with contextlib.suppress(Exception):  # refused: IDLE on the Inbox still works
+        client._raw_command(b"NOTIFY", NOTIFY_SET, uid=False)
+
+
 def _wakes(response: object) -> bool:
-    """`(3, b'EXISTS')`, `(2, b'EXPUNGE')`, `(5, b'FETCH', (...))`: a change in the folder."""
-    return isinstance(response, tuple) and len(response) >= 2 and response[1] in WAKING
+    """`(3, b'EXISTS')`, `(2, b'EXPUNGE')`, `(5, b'FETCH', (...))`: a change in the Inbox;
+    `(b'STATUS', b'Sent', (...))`: one in another folder (NOTIFY)."""
+    if not isinstance(response, tuple) or len(response) < 2:
+        return False
+    return response[1] in WAKING or response[0] == b"STATUS"
 
 
 def _reason(error: BaseException) -> str:

@@ -95,6 +95,18 @@ def test_new_mail_expunge_and_flag_changes_wake_the_mailbox(dovecot, running):
     recorder.wait(lambda: recorder.count("change") > before)
 
 
+def test_notify_reports_changes_in_the_other_folders(running):
+    from tests.servers.dovecot import Dovecot
+
+    # NOTIFY on folders other than the selected one needs Dovecot's mailbox list index.
+    with Dovecot(users={"alice": "secret"}, extra_config="mailbox_list_index = yes\n") as server:
+        _, recorder = running(lambda: [WatchTarget(1, settings_for(server))])
+        watching(recorder)
+        before = recorder.count("change")
+        server.append("alice", "Sent", email(5, sender="alice@x.test", to="jane@customer.test"))
+        recorder.wait(lambda: recorder.count("change") > before)
+
+
 def test_idle_is_started_again_before_the_servers_timeout(dovecot_recorded, running):
     # A restart every second here (25 minutes in production): mail still wakes it after several.
     dovecot = dovecot_recorded
