@@ -356,6 +356,9 @@ def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> str:
     """Stop syncing. Stored credentials are always deleted, and revoked at the provider where
     it has tokens to revoke (Google); synced mail is deleted only if asked. Returns a warning
     for the user when the provider could not be told ("" otherwise)."""
+    from mailsync.push.graph_webhooks import push_stop
+
+    push_stop(mailbox=mailbox)  # before the sign-in goes: Graph is told with it
     warning = _revoke_at_provider(mailbox)
     if not keep_emails:
         mailbox.delete()

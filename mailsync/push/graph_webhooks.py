@@ -175,8 +175,9 @@ def _delete(client: GraphClient, subscription: PushSubscription) -> None:
     subscription.delete()
 
 
-def graph_subscriptions_drop(*, mailbox: Mailbox) -> None:
-    """The mailbox is disconnected or removed: Graph is told, where it still listens."""
+def push_stop(*, mailbox: Mailbox) -> None:
+    """The mailbox is disconnected or removed: Graph is told to stop (a Gmail watch ends with
+    the grant Google revokes, and lapses in 7 days); nothing of its push is kept."""
     subscriptions = list(PushSubscription.objects.filter(mailbox=mailbox, kind=PushKind.GRAPH))
     if subscriptions and mailbox.credentials:
         try:
@@ -187,7 +188,7 @@ def graph_subscriptions_drop(*, mailbox: Mailbox) -> None:
                 )
         except ProviderError:
             pass  # they lapse on their own within a week
-    PushSubscription.objects.filter(pk__in=[s.pk for s in subscriptions]).delete()
+    PushSubscription.objects.filter(mailbox=mailbox).delete()
 
 
 # --- what Graph posts --------------------------------------------------------------------------

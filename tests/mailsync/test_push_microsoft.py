@@ -128,3 +128,12 @@ def test_without_a_public_address_there_is_no_push_and_the_page_says_so(
     assert "looked for every minute" in push_sentence(mailbox)
     page = client.get("/settings/mailbox/").content.decode()
     assert "PUSH_BASE_URL" in page
+
+
+def test_disconnecting_ends_the_subscriptions_at_graph(m365, pushed, client):
+    from mailsync.services import mailbox_disconnect
+
+    assert m365.tenant.live_subscriptions()
+    mailbox_disconnect(mailbox=pushed, keep_emails=True)
+    assert m365.tenant.live_subscriptions() == []
+    assert not PushSubscription.objects.filter(mailbox=pushed).exists()
