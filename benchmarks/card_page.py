@@ -274,9 +274,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int) -> Iterator[int]:
-    """gunicorn as README documents it, on a free port; stopped (its own pid) on the way out."""
-    port = free_port()
+def gunicorn(env: dict[str, str], workers: int, port: int | None = None) -> Iterator[int]:
+    """gunicorn as README documents it, on `port` or a free one; stopped (its own pid) on the
+    way out."""
+    port = port or free_port()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     log = (VAR_DIR / "gunicorn.log").open("w")
     command = [str(GUNICORN), "crm.wsgi:application", "--bind", f"127.0.0.1:{port}"]

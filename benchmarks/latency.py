@@ -162,6 +162,34 @@ def api_sees(port: int, token: str, contact_id: int, subject: str) -> bool:
         return subject in answer.read().decode()
 
 
+class VisibleTimer:
+    """Times each delivered message until the API shows it (a poller thread each, every 50 ms)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._found: list[float] = []
+        self._lock = threading.Lock()
+        self._pollers: list[threading.Thread] = []
+
+    def watch(self, token: str, contact_id: int, subject: str, delivered: float) -> None:
+        def poll() -> None:
+            while time.monotonic() < delivered + 180:
+                if api_sees(self.port, token, contact_id, subject):
+                    with self._lock:
+                        self._found.append(time.monotonic() - delivered)
+                    return
+                time.sleep(0.05)  # the API polled every 50 ms
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        self._pollers.append(thread)
+
+    def latencies(self) -> list[float]:
+        for thread in self._pollers:
+            thread.join()
+        return list(self._found)
+
+
 def message(n: int, sender: str, to: str) -> tuple[str, bytes]:
     subject = f"Latency {n} {random.random():.6f}"
     mail = EmailMessage()
@@ -180,9 +208,7 @@ def deliveries(
 
     owners = dict(Mailbox.objects.values_list("pk", "owner__username"))
     plan = sorted(random.uniform(0, seconds) for _ in range(count))
-    latencies: list[float] = []
-    lock = threading.Lock()
-    pollers = []
+    timer = VisibleTimer(port)
     started = time.monotonic()
     for n, at in enumerate(plan):
         mailbox_id = random.choice(list(tokens))
@@ -193,23 +219,8 @@ def deliveries(
         time.sleep(max(0.0, started + at - time.monotonic()))  # the planned moment
         delivered = time.monotonic()
         dovecot.append(owners[mailbox_id], "INBOX", raw)
-
-        def poll(contact_id: int = contact.pk, token: str = token, subject: str = subject,
-                 delivered: float = delivered) -> None:  # fmt: skip
-            deadline = delivered + 180
-            while time.monotonic() < deadline:
-                if api_sees(port, token, contact_id, subject):
-                    with lock:
-                        latencies.append(time.monotonic() - delivered)
-                    return
-                time.sleep(0.05)  # the API polled every 50 ms
-
-        thread = threading.Thread(target=poll)
-        thread.start()
-        pollers.append(thread)
-    for thread in pollers:
-        thread.join()
-    return latencies
+        timer.watch(token, contact.pk, subject, delivered)
+    return timer.latencies()
 
 
 def run(size: int, count: int, seconds: float, env: dict[str, str]) -> dict[str, float]:
