@@ -13,6 +13,7 @@ from mailsync.models import (
     MessageTemplate,
     OutgoingMessage,
     Participant,
+    PushSubscription,
     SkippedMessage,
     SyncRun,
 )
@@ -190,6 +191,22 @@ class MailboxWatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = (
         "mailbox", "listener", "connected", "since", "seen_at", "last_event_at", "last_error",
     )  # fmt: skip
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Graph subscriptions and Gmail watches: when each ends, and why one could not be made.
+    The clientState secret is never shown."""
+
+    list_display = ("mailbox", "kind", "folder", "expires_at", "renewed_at", "last_error")
+    list_filter = ("kind",)
+    search_fields = ("mailbox__address", "remote_id")
+    list_select_related = ("mailbox",)
+    exclude = ("client_state",)
+    readonly_fields = ("mailbox", "kind", "folder", "remote_id", "expires_at", "last_error")
 
     def has_add_permission(self, request: object) -> bool:
         return False

@@ -126,6 +126,9 @@ class Watcher(threading.Thread):
     def _watch(self) -> None:
         client = connect(self.target.settings, timeout=60)
         self._client = client
+        if b"IDLE" not in client.capabilities():
+            # Nothing to listen with: the minute poll alone, said in the health row.
+            raise AuthenticationFailed("The server does not offer IDLE: synced every minute.")
         client.select_folder("INBOX", readonly=True)
         _notify_other_folders(client)
         client.idle()  # from here on the server reports every change (RFC 2177)

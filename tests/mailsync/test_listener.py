@@ -161,6 +161,16 @@ def test_a_wrong_password_is_said_not_retried_in_a_loop(dovecot, running):
         recorder.wait(lambda: recorder.count("disconnected") >= 2, timeout=2)
 
 
+def test_a_server_without_idle_is_said_and_left_to_the_poll(running):
+    from tests.servers.dovecot import DEFAULT_CAPABILITIES, Dovecot
+
+    with Dovecot(users={"alice": "secret"}, capabilities_hidden=("IDLE",)) as server:
+        assert "IDLE" in DEFAULT_CAPABILITIES
+        _, recorder = running(lambda: [WatchTarget(1, settings_for(server))])
+        recorder.wait(lambda: recorder.count("disconnected") >= 1)
+        assert "does not offer IDLE" in recorder.events[-1].detail
+
+
 def test_shards_split_mailboxes_stably_and_without_overlap():
     ids = range(1, 2001)
     for shards in (1, 2, 3, 7):
