@@ -359,17 +359,31 @@ def mailbox_disconnect(*, mailbox: Mailbox, keep_emails: bool) -> str:
     from mailsync.push.graph_webhooks import push_stop
 
     push_stop(mailbox=mailbox)  # before the sign-in goes: Graph is told with it
+    _hold_queued_mail(mailbox)
     warning = _revoke_at_provider(mailbox)
     if not keep_emails:
         mailbox.delete()
         return warning
+    settings_kept = {k: v for k, v in mailbox.connection_settings.items() if k != "send_allowed"}
     Mailbox.objects.filter(pk=mailbox.pk).update(
+        connection_settings=settings_kept,  # a new sign-in asks again for sending
         credentials="",
         state=MailboxState.DISCONNECTED,
         state_reason="Disconnected by you. The synchronized emails were kept.",
         next_sync_at=None,
     )
     return warning
+
+
+def _hold_queued_mail(mailbox: Mailbox) -> None:
+    """Email waiting to leave through the mailbox the user disconnects waits in the outbox for
+    their choice (reconnect, or the CRM's mailer), not for a sign-in that is gone."""
+    from mailsync.models import OutgoingMessage, OutgoingState
+
+    OutgoingMessage.objects.filter(mailbox=mailbox, state=OutgoingState.QUEUED).update(
+        state=OutgoingState.HELD,
+        last_error="You disconnected the mailbox it was to leave through.",
+    )
 
 
 def _revoke_at_provider(mailbox: Mailbox) -> str:
@@ -453,6 +467,7 @@ def mailbox_sync(
     woken = wake_claimed(mailbox_id)
     if only_if_woken and not woken:
         lease_release(mailbox_id, token)
+        wake_after_sync(mailbox_id)  # a report that came this very moment
         return SyncOutcome(ran=False, error="")
     try:
         mailbox = Mailbox.objects.select_related("owner").get(pk=mailbox_id)
@@ -478,6 +493,8 @@ def _push_set_up_soon(mailbox: Mailbox) -> None:
     if mailbox.provider not in (Provider.MICROSOFT, Provider.GOOGLE) or not push_base_url():
         return
     if PushSubscription.objects.filter(mailbox=mailbox).exists():
+        return
+    if mailbox.sync_runs.count() > 1:  # not the first sync: a failed set-up waits for the hour
         return
     from mailsync.tasks import push_ensure_task
 

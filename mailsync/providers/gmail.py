@@ -86,6 +86,10 @@ def in_scope(labels: Collection[str]) -> bool:
     return any(label in SYNCED_SYSTEM_LABELS or label not in SYSTEM_LABELS for label in labels)
 
 
+class RateRefused(TemporaryFailure):
+    """Gmail refused a call for its rate limits: nothing was done."""
+
+
 class NotFound(Exception):
     """Gmail answered 404: for history.list, the start id is older than Gmail keeps (about a
     week, developers.google.com/gmail/api/guides/sync#limitations)."""
@@ -186,6 +190,31 @@ class GmailClient:
             finally:
                 self.http_seconds += time.perf_counter() - started
         raise TemporaryFailure("Gmail kept answering that it is busy; retried later.")
+
+    def execute_once(self, request: HttpRequest, *, cost: int, doing: str) -> dict[str, Any]:
+        """A call that hands something over (messages.send): never repeated after Gmail may have
+        taken it. A 401 is retried once (refused: nothing taken); 429 and rate limits are
+        NotAccepted-style refusals (TemporaryFailure raised by the caller's mapping); a 5xx or
+        a broken connection leave the outcome unknown (TemporaryFailure)."""
+        for attempt in range(2):
+            self._budget.spend(cost)
+            request.headers["authorization"] = f"Bearer {self._access(refresh=bool(attempt))}"
+            self.round_trips += 1
+            try:
+                body = request.execute()
+            except HttpError as error:
+                status, reason = error.resp.status, _reason(error)
+                if status == 401 and attempt == 0:
+                    continue
+                if _rate_limited(status, reason):
+                    raise RateRefused(f"Gmail asked Postcard to slow down while {doing}.") from None
+                if status == 404:
+                    raise NotFound from None
+                raise _error(status, reason, doing) from None
+            except (httplib2.HttpLib2Error, OSError):
+                raise TemporaryFailure("Could not reach Gmail (Google's API).") from None
+            return body if isinstance(body, dict) else {}
+        raise AuthenticationFailed("Google no longer accepts Postcard's sign-in for Gmail.")
 
     def batch(
         self, requests: Mapping[str, Callable[[], HttpRequest]], *, cost: int, doing: str

@@ -17,6 +17,8 @@ import base64
 import binascii
 import json
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +47,11 @@ ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 
 
 def gmail_push_configured() -> bool:
-    return bool(push_base_url() and settings.GOOGLE_PUBSUB_TOPIC)
+    """A topic, and the push subscription's service account: without it anyone's own Pub/Sub
+    subscription with our (public) audience could post to the endpoint."""
+    return bool(
+        push_base_url() and settings.GOOGLE_PUBSUB_TOPIC and settings.GOOGLE_PUSH_SERVICE_ACCOUNT
+    )
 
 
 def audience() -> str:
@@ -121,24 +127,56 @@ def _verify(authorization: str) -> None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise PushRefused("no bearer token")
-    session = requests.Session()
     try:
         claims: Mapping[str, Any] = id_token.verify_token(
             token,
-            google.auth.transport.requests.Request(session),
+            _certs_request(),
             audience=audience(),
             certs_url=settings.GOOGLE_CERTS_URL,
         )
     except (ValueError, google_exceptions.GoogleAuthError, jwt.PyJWTError) as error:
         # google-auth raises ValueError for PEM certificates, PyJWT's errors for a JWK set.
         raise PushRefused(f"token refused: {error}") from None
-    finally:
-        session.close()
     if claims.get("iss") not in ISSUERS:
         raise PushRefused("wrong issuer")
     expected = settings.GOOGLE_PUSH_SERVICE_ACCOUNT
-    if expected and (claims.get("email") != expected or not claims.get("email_verified")):
+    if not expected or claims.get("email") != expected or not claims.get("email_verified"):
         raise PushRefused("not our push subscription's service account")
+
+
+CERTS_KEPT = 600.0  # seconds: Google rotates its keys over days, and says so in Cache-Control
+_certs_lock = threading.Lock()
+_certs_cache: dict[str, tuple[float, Any]] = {}
+
+
+class _CachedCerts(google.auth.transport.requests.Request):
+    """google-auth's transport, answering the certificates URL from memory for a while: every
+    push would otherwise fetch Google's certificates before anything is checked."""
+
+    def __call__(self, url: str, method: str = "GET", **kwargs: Any) -> Any:  # type: ignore[override]
+        if method != "GET":
+            return super().__call__(url, method=method, **kwargs)  # type: ignore[no-untyped-call]
+        now = time.monotonic()
+        with _certs_lock:
+            kept = _certs_cache.get(url)
+            if kept is not None and now - kept[0] < CERTS_KEPT:
+                return kept[1]
+        answer = super().__call__(url, method=method, **kwargs)  # type: ignore[no-untyped-call]
+        if answer.status == 200:
+            with _certs_lock:
+                _certs_cache[url] = (now, answer)
+        return answer
+
+
+_requests: list[_CachedCerts] = []
+
+
+def _certs_request() -> _CachedCerts:
+    """One transport (and connection pool) for every push this process receives."""
+    with _certs_lock:
+        if not _requests:
+            _requests.append(_CachedCerts(requests.Session()))
+        return _requests[0]
 
 
 def _data_of(body: bytes) -> dict[str, Any]:

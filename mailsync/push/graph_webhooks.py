@@ -194,28 +194,45 @@ def push_stop(*, mailbox: Mailbox) -> None:
 # --- what Graph posts --------------------------------------------------------------------------
 
 
+MAX_ITEMS = 100  # Graph batches notifications; anything longer is not Graph's
+
+
 def graph_notifications_received(items: list[dict[str, object]]) -> int:
     """Change notifications: each one's clientState checked against its subscription's secret
     (learn.microsoft.com/graph/change-notifications-delivery-webhooks#validate-the-notification),
     then its mailbox woken. Returns how many were genuine."""
-    genuine = 0
-    for item in items:
-        subscription = _subscription_of(item)
-        if subscription is None:
-            continue
-        genuine += 1
+    genuine = _genuine(items)
+    for subscription, _ in genuine:
         mailbox_wake(mailbox_id=subscription.mailbox_id)
-    return genuine
+    return len(genuine)
+
+
+def _genuine(items: list[dict[str, object]]) -> list[tuple[PushSubscription, dict[str, object]]]:
+    """The items whose subscription is ours and whose clientState matches (one query)."""
+    items = items[:MAX_ITEMS]
+    ids = {str(item.get("subscriptionId", ""))[:255] for item in items}
+    known = {
+        s.remote_id: s
+        for s in PushSubscription.objects.filter(kind=PushKind.GRAPH, remote_id__in=ids)
+    }
+    found = []
+    for item in items:
+        subscription = known.get(str(item.get("subscriptionId", ""))[:255])
+        given = str(item.get("clientState", ""))
+        if subscription is None or not given:
+            continue
+        if not hmac.compare_digest(given.encode(), subscription.client_state.encode()):
+            logger.warning("Graph notification with a wrong clientState (%s)", subscription.pk)
+            continue
+        found.append((subscription, item))
+    return found
 
 
 def graph_lifecycle_received(items: list[dict[str, object]]) -> list[tuple[int, str]]:
     """Lifecycle notifications, checked as above: (subscription pk, event) to act on. "missed"
     wakes the mailbox at once (the delta catches up); the others need Graph calls (a task)."""
     found = []
-    for item in items:
-        subscription = _subscription_of(item)
-        if subscription is None:
-            continue
+    for subscription, item in _genuine(items):
         event = str(item.get("lifecycleEvent", ""))
         if event == "missed":
             mailbox_wake(mailbox_id=subscription.mailbox_id)
@@ -250,18 +267,6 @@ def graph_lifecycle_handle(*, subscription_pk: int, event: str) -> None:
     finally:
         grant.store()
     mailbox_wake(mailbox_id=mailbox.pk)
-
-
-def _subscription_of(item: dict[str, object]) -> PushSubscription | None:
-    remote_id = str(item.get("subscriptionId", ""))[:255]
-    given = str(item.get("clientState", ""))
-    subscription = PushSubscription.objects.filter(kind=PushKind.GRAPH, remote_id=remote_id).first()
-    if subscription is None or not given:
-        return None
-    if not hmac.compare_digest(given.encode(), subscription.client_state.encode()):
-        logger.warning("Graph notification for subscription %s with a wrong clientState", remote_id)
-        return None
-    return subscription
 
 
 def _iso(moment: datetime) -> str:

@@ -6,6 +6,7 @@ holds it: the outbox is its record."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from django.core.mail import EmailMessage, get_connection
 
 from mailsync.providers.base import TemporaryFailure
-from mailsync.senders.base import Accepted, MessageRefused, Outgoing
+from mailsync.senders.base import Accepted, MessageRefused, NotAccepted, Outgoing
 from mailsync.senders.smtp import without_bcc
 
 
@@ -47,17 +48,25 @@ class _PrebuiltMessage(EmailMessage):
 
 class CrmMailer:
     def send(self, outgoing: Outgoing, *, handing_over: Callable[[str], None]) -> Accepted:
-        handing_over(outgoing.message_id)
+        connection = get_connection(fail_silently=False)
         try:
-            sent = get_connection(fail_silently=False).send_messages([_PrebuiltMessage(outgoing)])
+            connection.open()  # connect and sign in first: a failure here sent nothing
+        except (smtplib.SMTPException, OSError) as error:
+            raise NotAccepted(f"The CRM's mail server could not be reached: {error}.") from None
+        try:
+            handing_over(outgoing.message_id)
+            sent = connection.send_messages([_PrebuiltMessage(outgoing)])
         except smtplib.SMTPRecipientsRefused as refused:
             raise MessageRefused(
                 f"The CRM's mail server refused {', '.join(map(str, refused.recipients))}."
             ) from None
         except (smtplib.SMTPException, OSError) as error:
             raise TemporaryFailure(
-                f"The CRM's mail server could not be reached: {error}."
+                f"The CRM's mail server failed while sending: {error}."
             ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                connection.close()
         if not sent:
             raise TemporaryFailure("The CRM's mail server did not take the message.")
         return Accepted(message_id=outgoing.message_id, filed=False)

@@ -14,8 +14,14 @@ from collections.abc import Callable
 from googleapiclient.errors import HttpError
 
 from mailsync.providers.base import ProviderError
-from mailsync.providers.gmail import GmailClient, NotFound
-from mailsync.senders.base import Accepted, MessageRefused, Outgoing, SendingNotAllowed
+from mailsync.providers.gmail import GmailClient, NotFound, RateRefused
+from mailsync.senders.base import (
+    Accepted,
+    MessageRefused,
+    NotAccepted,
+    Outgoing,
+    SendingNotAllowed,
+)
 
 SEND_COST = 100
 FIND_COST = 5
@@ -40,7 +46,9 @@ class GmailSender:
         request = self.client.users.messages().send(userId="me", body=body)
         handing_over(outgoing.message_id)
         try:
-            answer = self.client.execute(request, cost=SEND_COST, doing="sending a message")
+            answer = self.client.execute_once(request, cost=SEND_COST, doing="sending a message")
+        except RateRefused as refused:
+            raise NotAccepted(refused.message) from None
         except ProviderError as error:
             raise _send_error(error) from None
         gmail_id = str(answer.get("id", ""))

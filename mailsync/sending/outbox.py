@@ -130,18 +130,38 @@ def outgoing_send(
         return _queue_bulk(sender, draft, plan, existing)
     with transaction.atomic():
         _lock_transport(plan.mailbox)
-        row = existing if existing is not None and existing.state == OutgoingState.DRAFT else None
-        row = row or OutgoingMessage(sender=sender)
+        row = _still_a_draft(existing) or OutgoingMessage(sender=sender)
         _fill(row, draft, plan)
         _queue(row, plan, when=pace.slots(plan.mailbox, 1, timezone.now())[0], draft=draft)
     return [row]
 
 
 def _with_kept_files(draft: Draft, existing: OutgoingMessage | None) -> Draft:
-    """A draft sent (or saved again) without new files keeps the ones saved with it."""
-    if draft.attachments or existing is None or existing.state != OutgoingState.DRAFT:
+    """A draft sent (or saved again) keeps what was saved with it and is not given anew: its
+    files, and what it answers (its threading)."""
+    if existing is None or existing.state != OutgoingState.DRAFT:
         return draft
-    return replace(draft, attachments=_attachments_of(bytes(existing.raw or b"")))
+    if not draft.attachments:
+        draft = replace(draft, attachments=_attachments_of(bytes(existing.raw or b"")))
+    if draft.replied_message is None and existing.replied_message_id:
+        draft = replace(
+            draft,
+            replied_message=existing.replied_message,
+            reply_kind=existing.reply_kind,
+            in_reply_to=existing.in_reply_to,
+            references=existing.references,
+        )
+    return draft
+
+
+def _still_a_draft(existing: OutgoingMessage | None) -> OutgoingMessage | None:
+    """The saved draft, locked, if it is still one (a second click on Send finds it queued)."""
+    if existing is None:
+        return None
+    locked = OutgoingMessage.objects.select_for_update().filter(pk=existing.pk).first()
+    if locked is None or locked.state != OutgoingState.DRAFT:
+        raise ValidationError("This draft was sent already: see the outbox.")
+    return locked
 
 
 def _check_size(draft: Draft, plan: RoutePlan) -> None:
@@ -191,8 +211,9 @@ def _queue_bulk(
     rows = []
     with transaction.atomic():
         _lock_transport(plan.mailbox)
-        if existing is not None and existing.state == OutgoingState.DRAFT:
-            existing.delete()  # the draft became these emails
+        draft_row = _still_a_draft(existing)
+        if draft_row is not None:
+            draft_row.delete()  # the draft became these emails
         when = pace.slots(plan.mailbox, len(recipients), timezone.now())
         for (name, address), at in zip(recipients, when, strict=True):
             contact = contacts.get(address)
@@ -318,6 +339,11 @@ def outgoing_use_crm_mailer(*, outgoing: OutgoingMessage) -> None:
     (the CRM's From, Reply-To the sender)."""
     if outgoing.state != OutgoingState.HELD:
         raise ValidationError("Only a message that was not sent can go another way.")
+    if outgoing.handed_over_at is not None:
+        raise ValidationError(
+            "This email may have left already: its last attempt got no answer. Look in your "
+            "Sent folder; if it is not there, cancel it and write it again."
+        )
     reply_to = outgoing.from_address
     from email.utils import parseaddr
 
@@ -493,6 +519,8 @@ def _attempt(row: OutgoingMessage, token: str, provider: SendProvider) -> None:
         accepted = provider.send(
             outgoing, handing_over=lambda message_id: _handing_over(row.pk, token, message_id)
         )
+    except LeaseLost:
+        return  # nothing sent; the worker that holds the claim now decides
     except ProviderError as error:
         _failed(row, token, error, handed_over=True)
         return
@@ -515,11 +543,14 @@ def _earlier_attempt(row: OutgoingMessage, provider: SendProvider) -> str:
 
 def _copy_proves(row: OutgoingMessage) -> bool:
     """Does a missing Sent copy prove the message was not accepted? Where the provider files
-    the copy itself as part of accepting it: Graph, Gmail, an SMTP server seen filing."""
+    the copy itself as part of accepting it, with our Message-ID: Graph, an SMTP server seen
+    filing."""
     mailbox = row.mailbox
     assert mailbox is not None
-    if mailbox.provider in ("microsoft", "google"):
+    if mailbox.provider == "microsoft":
         return True
+    if mailbox.provider == "google":
+        return False  # Gmail may put its own Message-ID on what it sent: absence proves nothing
     return bool(mailbox.connection_settings.get("smtp_files_sent"))
 
 
@@ -549,12 +580,20 @@ def _outgoing(row: OutgoingMessage) -> Outgoing:
     )
 
 
+class LeaseLost(ProviderError):
+    """This worker's claim expired before it handed the message over (it stalled): another
+    worker has the message now, so this one must not send it."""
+
+
 def _handing_over(outgoing_id: int, token: str, message_id: str) -> None:
     # Its own commit (autocommit, outside any transaction): it must survive the worker. The
     # Message-ID is the one a later attempt looks for (a provider's own, for Graph's replies).
-    OutgoingMessage.objects.filter(pk=outgoing_id, lease_token=token).update(
-        handed_over_at=timezone.now(), message_id=message_id[:998]
-    )
+    now = timezone.now()
+    kept = OutgoingMessage.objects.filter(
+        pk=outgoing_id, lease_token=token, lease_until__gt=now
+    ).update(handed_over_at=now, message_id=message_id[:998])
+    if not kept:
+        raise LeaseLost("The claim on this email expired: another worker sends it.")
 
 
 def _succeeded(
@@ -597,8 +636,12 @@ def _store_on_card(row: OutgoingMessage, accepted: Accepted) -> int | None:
 
 
 def _release(row: OutgoingMessage, token: str, *, later: timedelta) -> None:
+    # Waiting for its turn is not a failed attempt: the claim's count is given back.
     OutgoingMessage.objects.filter(pk=row.pk, lease_token=token).update(
-        state=OutgoingState.QUEUED, lease_until=None, not_before=timezone.now() + later
+        state=OutgoingState.QUEUED,
+        lease_until=None,
+        not_before=timezone.now() + later,
+        attempts=F("attempts") - 1,
     )
 
 
@@ -607,8 +650,10 @@ def _failed(row: OutgoingMessage, token: str, error: ProviderError, *, handed_ov
     a temporary failure is tried again with backoff, then held."""
     # An answer that refused the message proves it was not accepted; a broken connection after
     # the hand-over proves nothing, and the next attempt looks for it first.
+    # `handed_over` False: this attempt never reached its send, and an earlier attempt's
+    # unknown outcome (if any) stays to be looked for.
     refused = isinstance(error, NotAccepted) or not isinstance(error, TemporaryFailure)
-    clear = {"handed_over_at": None} if refused or not handed_over else {}
+    clear = {"handed_over_at": None} if refused and handed_over else {}
     if isinstance(error, AuthenticationFailed) and row.mailbox is not None:
         from mailsync.services import mailbox_send_refused
 

@@ -289,3 +289,59 @@ def test_the_providers_minute_is_kept_at_send_time(dovecot, smtp_server, setting
     third.refresh_from_db()
     assert third.state == OutgoingState.QUEUED
     assert len(smtp_server.messages) == 2
+
+
+def test_the_crm_mailer_unreachable_loses_nothing(dovecot, smtp_server, settings):
+    import socket
+
+    from django.utils import timezone
+
+    mailbox = connect_with_smtp(dovecot, smtp_server)
+    mailbox.state = "disconnected"
+    mailbox.save()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", closed
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "alice", "secret"
+    [row] = send(mailbox, draft("bob@customer.test", subject="Later"))
+    assert row.state == OutgoingState.QUEUED  # tried again later, not taken for sent
+    assert row.handed_over_at is None
+
+    settings.EMAIL_PORT = smtp_server.port  # the server is back
+    OutgoingMessage.objects.filter(pk=row.pk).update(not_before=timezone.now())
+    outgoing_deliver(outgoing_id=row.pk)
+    row.refresh_from_db()
+    assert row.state == OutgoingState.SENT
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_draft_sent_twice_leaves_once_and_keeps_its_threading(dovecot, smtp_server):
+    from mailsync.sending.outbox import outgoing_draft_save
+
+    mailbox = connect_with_smtp(dovecot, smtp_server)
+    dovecot.append(
+        "alice",
+        "INBOX",
+        b"From: Bob <bob@customer.test>\r\nTo: alice@example.test\r\nSubject: Dates\r\n"
+        b"Message-ID: <d1@customer.test>\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\nWhen?\r\n",
+    )
+    run_sync(mailbox)
+    original = Message.objects.get(message_id="d1@customer.test")
+    saved = outgoing_draft_save(
+        sender=mailbox.owner,
+        draft=draft(
+            "bob@customer.test", subject="Re: Dates", replied_message=original,
+            reply_kind="reply", in_reply_to="<d1@customer.test>", references="<d1@customer.test>",
+        ),
+    )  # fmt: skip
+    # The composer's Send (and a second click on it) hand over the fields, not the threading.
+    outgoing_send(sender=mailbox.owner, draft=draft("bob@customer.test", subject="Re: Dates"),
+                  existing=OutgoingMessage.objects.get(pk=saved.pk))  # fmt: skip
+    with pytest.raises(ValidationError, match="sent already"):
+        outgoing_send(sender=mailbox.owner, draft=draft("bob@customer.test", subject="Re: Dates"),
+                      existing=saved)  # fmt: skip
+    outgoing_deliver(outgoing_id=saved.pk)
+    [received] = smtp_server.messages
+    assert parsed(received.data)["In-Reply-To"] == "<d1@customer.test>"
