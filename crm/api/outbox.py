@@ -144,7 +144,7 @@ class OutboxViewSet(viewsets.GenericViewSet[OutgoingMessage]):
 
     def get_object(self) -> OutgoingMessage:
         pk = str(self.kwargs.get("pk", ""))
-        if not pk.isdigit() or int(pk) > MAX_ID:
+        if not (pk.isascii() and pk.isdigit()) or int(pk) > MAX_ID:
             raise NotFound
         found = self.get_queryset().filter(pk=int(pk)).first()
         if found is None:

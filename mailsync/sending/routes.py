@@ -152,7 +152,7 @@ def _permitted_company_address(user: User, choice: str) -> CompanyAddress:
     _, _, pk = choice.partition(":")
     company = (
         CompanyAddress.objects.filter(pk=int(pk), senders=user).select_related("mailbox").first()
-        if choice.startswith("company:") and pk.isdigit()
+        if choice.startswith("company:") and pk.isascii() and pk.isdigit() and len(pk) < 12
         else None
     )
     if company is None:

@@ -42,7 +42,8 @@ def _user(request: HttpRequest) -> User:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 12 else None
+    # ASCII digits only: "³".isdigit() is True, and int() refuses it.
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 # --- the composer ------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def test_replying_needs_a_message_the_user_may_see(api, alice):
     assert response.status_code == 404
     assert api.get(f"{URL}99999999999999999999/").status_code == 404
     assert api.get(f"{URL}abc/").status_code == 404
+    assert api.get(f"{URL}\u00b3/").status_code == 404  # a digit to isdigit(), not to int()
 
 
 def test_the_outbox_lists_only_the_users_own_mail(api, alice):

@@ -122,6 +122,7 @@ def test_a_reply_to_a_message_the_user_may_not_see_is_not_found(alice_client):
     hidden = make_message(make_mailbox(bob), sender="x@y.test", to=("bob@postcard.test",))
     assert alice_client.get(reverse("compose"), {"reply": hidden.pk}).status_code == 404
     assert alice_client.get(reverse("compose"), {"reply": "x" * 50}).status_code == 200
+    assert alice_client.get(reverse("compose"), {"contact": "\u00b3"}).status_code == 200
     assert alice_client.get(reverse("compose"), {"reply": "1", "kind": "evil"}).status_code == 404
 
 
