@@ -128,19 +128,7 @@ def reconnect(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
 def calendar_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
     """Ask the mailbox's provider for calendar access too (incremental consent): the grant
     that reads the mail then also writes the calendar (calendars/)."""
-    mailbox = mailbox_of(_owner(request))
-    if mailbox is None or mailbox.provider != via.provider or not mailbox.credentials:
-        messages.error(request, f"Connect your {via.provider.label} mailbox first.")
-        return redirect("calendar-settings")
-    return _sign_in(
-        request,
-        via,
-        address=mailbox.address,
-        purpose="calendar",
-        sync_since_days=None,
-        back=reverse("calendar-settings"),
-        scopes=[*via.mail_scopes, *via.calendar_scopes],
-    )
+    return _more_access(request, via, "calendar", "calendar-settings", via.calendar_scopes)
 
 
 @login_required
@@ -149,18 +137,25 @@ def calendar_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
 def sending_sign_in(request: HttpRequest, via: OAuthSignIn) -> HttpResponse:
     """Ask the mailbox's provider for permission to send too (incremental consent, as for the
     calendar): Mail.Send, gmail.send."""
+    return _more_access(request, via, "send", "mailbox-settings", via.send_scopes)
+
+
+def _more_access(
+    request: HttpRequest, via: OAuthSignIn, purpose: str, back: str, scopes: list[str]
+) -> HttpResponse:
+    """The user's own mailbox signs in again, asking for `scopes` on top of reading mail."""
     mailbox = mailbox_of(_owner(request))
     if mailbox is None or mailbox.provider != via.provider or not mailbox.credentials:
         messages.error(request, f"Connect your {via.provider.label} mailbox first.")
-        return redirect("mailbox-settings")
+        return redirect(back)
     return _sign_in(
         request,
         via,
         address=mailbox.address,
-        purpose="send",
+        purpose=purpose,
         sync_since_days=None,
-        back=reverse("mailbox-settings"),
-        scopes=[*via.mail_scopes, *via.send_scopes],
+        back=reverse(back),
+        scopes=[*via.mail_scopes, *scopes],
     )
 
 

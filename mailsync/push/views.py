@@ -4,6 +4,7 @@ the request's shape, call push services, and answer fast (Graph wants an answer 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -36,34 +37,41 @@ def _items(request: HttpRequest) -> list[dict[str, Any]] | None:
     return [item for item in items if isinstance(item, dict)]
 
 
-@csrf_exempt
-@require_POST
-def graph_notification(request: HttpRequest) -> HttpResponse:
+def _graph_hook(
+    request: HttpRequest, received: Callable[[list[dict[str, Any]]], bool]
+) -> HttpResponse:
+    """Graph's validation handshake, or its notifications handed to `received` (False: none
+    was genuine)."""
     answer = _validation(request)
     if answer is not None:
         return answer
     items = _items(request)
     if items is None:
-        return HttpResponse("Not a change notification.", status=400, content_type="text/plain")
-    if items and not graph_notifications_received(items):
+        return HttpResponse("Not a Graph notification.", status=400, content_type="text/plain")
+    if items and not received(items):
         return HttpResponse("Unknown subscription or clientState.", status=403)
     return HttpResponse(status=202)
 
 
 @csrf_exempt
 @require_POST
+def graph_notification(request: HttpRequest) -> HttpResponse:
+    return _graph_hook(request, lambda items: bool(graph_notifications_received(items)))
+
+
+@csrf_exempt
+@require_POST
 def graph_lifecycle(request: HttpRequest) -> HttpResponse:
-    answer = _validation(request)
-    if answer is not None:
-        return answer
-    items = _items(request)
-    if items is None:
-        return HttpResponse("Not a lifecycle notification.", status=400, content_type="text/plain")
+    return _graph_hook(request, _lifecycle)
+
+
+def _lifecycle(items: list[dict[str, Any]]) -> bool:
+    """Acted on in a task (Graph calls); always acknowledged."""
     from mailsync.tasks import graph_lifecycle_task
 
     for subscription_pk, event in graph_lifecycle_received(items):
         graph_lifecycle_task.delay(subscription_pk, event)
-    return HttpResponse(status=202)
+    return True
 
 
 @csrf_exempt

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from hierarchy.models import User
 from hierarchy.selectors import Visibility
 from mailsync.card_pages import CardOf
 from mailsync.models import MessageTemplate, OutgoingMessage, OutgoingState, SenderSettings
+from mailsync.sending import pace
+from mailsync.sending.routes import route_for
 
 OUTBOX_PAGE = 100
 ON_CARD = 10
@@ -64,3 +70,21 @@ def card_outbox(visibility: Visibility, card: CardOf) -> list[OutgoingMessage]:
     else:
         rows = rows.filter(contacts__account_id=card.pk)
     return list(rows.defer("raw", "body_text").distinct().order_by("-created_at")[:ON_CARD])
+
+
+def pace_warning(user: User, choice: str) -> str:
+    """Said before sending when the provider's minute or day is full: when this one leaves."""
+    try:
+        plan = route_for(user, choice)
+    except ValidationError:
+        return ""
+    now = timezone.now()
+    slot = pace.slots(plan.mailbox, 1, now)[0]
+    if slot <= now + timedelta(seconds=5):
+        return ""
+    limits = pace.pace_of(plan.mailbox)
+    return (
+        f"{limits.name.capitalize()} takes {limits.per_minute} emails a minute and "
+        f"{limits.per_day:,} a day: this one will wait its turn and leave at "
+        f"{timezone.localtime(slot):%H:%M} (the outbox shows the queue)."
+    )

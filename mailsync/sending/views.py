@@ -20,7 +20,7 @@ from crm.contacts.models import Contact
 from crm.core.views import safe_next
 from hierarchy.models import User
 from mailsync.models import Message, MessageTemplate, OutgoingMessage, OutgoingState
-from mailsync.sending import outbox, pace
+from mailsync.sending import outbox
 from mailsync.sending.drafting import (
     BULK_RECIPIENTS,
     PlaceholderValues,
@@ -31,7 +31,12 @@ from mailsync.sending.drafting import (
 )
 from mailsync.sending.forms import ComposeForm, MessageTemplateForm, SenderSettingsForm
 from mailsync.sending.routes import OWN, from_choices, route_for
-from mailsync.sending.selectors import outbox_of, sender_settings_of, templates_for
+from mailsync.sending.selectors import (
+    outbox_of,
+    pace_warning,
+    sender_settings_of,
+    templates_for,
+)
 from mailsync.views import opened_message_or_404
 
 REPLY_KINDS = {"reply": "Reply", "reply_all": "Reply all", "forward": "Forward"}
@@ -166,30 +171,12 @@ def _render(
             "context": context,
             "routes": routes,
             "route_sentence": next((s for v, _, s in routes if v == chosen), ""),
-            "pace_warning": _pace_warning(user, str(chosen)),
+            "pace_warning": pace_warning(user, str(chosen)),
             "templates": templates_for(user),
             "bulk_limit": BULK_RECIPIENTS,
             "next": safe_next(request),
             **extra,
         },
-    )
-
-
-def _pace_warning(user: User, choice: str) -> str:
-    """Said before sending when the provider's minute or day is full: when this one leaves."""
-    try:
-        plan = route_for(user, choice)
-    except ValidationError:
-        return ""
-    now = timezone.now()
-    slot = pace.slots(plan.mailbox, 1, now)[0]
-    if slot <= now + timedelta(seconds=5):
-        return ""
-    limits = pace.pace_of(plan.mailbox)
-    return (
-        f"{limits.name.capitalize()} takes {limits.per_minute} emails a minute and "
-        f"{limits.per_day:,} a day: this one will wait its turn and leave at "
-        f"{timezone.localtime(slot):%H:%M} (the outbox shows the queue)."
     )
 
 
